@@ -1,0 +1,111 @@
+"""What a handler gets for one action call: configuration, HTTP with the action's retry
+policy and deadline, events, and the attempt count that ends up in ``failure.attempts``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from connector.errors import ActionError
+from connector.http.client import Request, json_body
+
+if TYPE_CHECKING:
+    from connector.models import Action
+    from connector.runner import Connector
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class ActionContext:
+    def __init__(self, connector: Connector, action: Action, on_event: EventSink | None = None) -> None:
+        self.connector = connector
+        self.config = connector.config
+        self.action = action
+        self.started = time.monotonic()
+        # Each HTTP call may retry until this moment (CONTRACT §6 retry_deadline).
+        self.deadline_at = self.started + self.config.retry_deadline
+        self.attempts = 0
+        self.cancelled = threading.Event()  # set when a stream() consumer went away
+        self._on_event = on_event
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def url(self, host: str, path: str) -> str:
+        return self.config.base_url(host) + path
+
+    def require_key(self) -> None:
+        if self.config.api_key is None:
+            raise ActionError(
+                "missing_credentials",
+                f"{self.action.id} needs a fal API key: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), "
+                "or pass api_key=... to Connector",
+            )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        stream: bool = False,
+        retry_class: str | None = None,
+        deadline_at: float | None = None,
+    ) -> requests.Response:
+        """Send one call with retries; a 2xx response or an ``ActionError``."""
+        pm = self.connector.plugin_manager
+        request = Request(method, url, params=params, headers=dict(headers or {}), json=json, data=data, auth=auth, stream=stream)
+        pm.hook.prepare_request(action=self.action, request=request, context=self)
+        policy = pm.hook.retry_policy(action=self.action, retry_class=retry_class or self.action.spec.retry, context=self)
+        return self.connector.http.send(
+            request,
+            policy,
+            self.deadline_at if deadline_at is None else deadline_at,
+            on_attempt=self._count_attempt,
+            on_retry=lambda event: self.emit(event.pop("type"), **event),
+        )
+
+    def json(self, response: requests.Response, what: str) -> Any:
+        """The parsed body of a success answer, or ``invalid_response`` naming what it was."""
+        try:
+            return json_body(response, what)
+        except ActionError as exc:
+            exc.retryable = self.action.spec.retry != "billable"
+            raise
+
+    def require_fields(self, body: Any, what: str, *fields: str) -> dict[str, Any]:
+        """``body`` as a JSON object that has ``fields``, or ``invalid_response`` naming the first missing."""
+        if not isinstance(body, dict):
+            raise ActionError("invalid_response", f"{what}: expected a JSON object from fal, got {type(body).__name__}",
+                              retryable=self.action.spec.retry != "billable", detail=body if len(repr(body)) < 2000 else None)
+        for name in fields:
+            if name not in body:
+                raise ActionError("invalid_response", f"{what}: fal's answer lacks the field {name!r}",
+                                  retryable=self.action.spec.retry != "billable", detail=body if len(repr(body)) < 2000 else None)
+        return body
+
+    def _count_attempt(self) -> None:
+        self.attempts += 1
+
+    # -- events ------------------------------------------------------------------------
+
+    def emit(self, type: str, **fields: Any) -> None:
+        """Tell the per-call observer and every ``action_event`` plugin; never raises."""
+        event = {"type": type, "action": self.action.id, **fields}
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # an observer must not break the action
+                self.connector.log.warning("on_event callback failed for %s", type, exc_info=True)
+        for impl in self.connector.plugin_manager.hook.action_event.get_hookimpls():
+            try:
+                impl.function(event=event, context=self)
+            except Exception:
+                self.connector.log.warning("action_event observer %s failed", impl.plugin_name, exc_info=True)

@@ -1,0 +1,1 @@
+"""The built-in behaviour, registered exactly like third-party plugins (all ``trylast``)."""

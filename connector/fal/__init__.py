@@ -1,0 +1,1 @@
+"""fal.ai specifics: endpoint ids, queue URLs, status normalisation."""

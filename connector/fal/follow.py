@@ -1,0 +1,146 @@
+"""Following a queued job to COMPLETED: the SSE status stream first, polling as the fallback.
+
+fal's stream sends the current state first, then each change, and closes after COMPLETED.
+A stream that drops or stalls is reopened (its first event is the current state, so nothing
+is lost); when streaming keeps failing, or fal will not stream, we poll ``/status`` with a
+growing interval. Everything stops at the caller's deadline. Each status seen is emitted as
+a ``status`` event as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3
+
+from connector.errors import ActionError
+from connector.fal.app_id import AppId
+from connector.fal.status import log_key, normalise_status
+from connector.http.sse import KEEPALIVE, iter_sse, set_read_timeout
+
+STREAM_REOPENS = 2  # after this many broken streams, poll instead
+POLL_FIRST, POLL_MAX = 0.25, 3.0
+
+_BROKEN = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+@dataclass
+class JobProgress:
+    """Everything seen of one job so far; what the stream action returns."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    _seen_logs: set[Any] = field(default_factory=set)
+
+    @property
+    def last(self) -> dict[str, Any] | None:
+        return self.events[-1] if self.events else None
+
+    @property
+    def completed(self) -> bool:
+        return self.last is not None and self.last["status"] == "COMPLETED"
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        for entry in event["logs"]:
+            key = log_key(entry)
+            if key not in self._seen_logs:
+                self._seen_logs.add(key)
+                self.logs.append(entry)
+
+    def fields(self) -> dict[str, Any]:
+        last = self.last or {}
+        return {
+            "status": last.get("status"),
+            "events": self.events,
+            "logs": self.logs,
+            "metrics": last.get("metrics"),
+            "job_error": last.get("job_error"),
+            "job_error_type": last.get("job_error_type"),
+        }
+
+
+def follow_job(ctx: Any, app: AppId, request_id: str, *, logs: bool, deadline_at: float, progress: JobProgress | None = None) -> JobProgress:
+    """Follow until COMPLETED; raise ``timeout`` (with the progress kept) at the deadline."""
+    progress = progress or JobProgress()
+    params = {"logs": "1"} if logs else None
+    base = ctx.url("queue", app.request_path(request_id, "/status"))
+    broken = 0
+    while broken <= STREAM_REOPENS and not progress.completed and not ctx.cancelled.is_set():
+        if _stream_once(ctx, base + "/stream", params, logs, deadline_at, progress):
+            break
+        broken += 1
+    if not progress.completed and not ctx.cancelled.is_set():
+        _poll(ctx, base, params, logs, deadline_at, progress)
+    return progress
+
+
+def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float, progress: JobProgress) -> bool:
+    """One stream connection. True when it ended the following (COMPLETED, cancelled, or
+    fal will not stream so polling should take over at once); False when it broke."""
+    _check_deadline(ctx, deadline_at, progress)
+    try:
+        response = ctx.request("GET", url, params=params, headers={"Accept": "text/event-stream"}, stream=True, deadline_at=deadline_at)
+    except ActionError as exc:
+        if exc.type in ("auth_error", "not_found", "missing_credentials"):
+            raise
+        _check_deadline(ctx, deadline_at, progress)
+        return False
+    try:
+        if "text/event-stream" not in response.headers.get("Content-Type", ""):
+            return False
+        for item in iter_sse(response):
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0 or ctx.cancelled.is_set():
+                break
+            set_read_timeout(response, min(ctx.config.timeout, remaining))
+            if item is KEEPALIVE:
+                continue  # keep-alive comments are not progress
+            _record(ctx, item, logs, progress)
+            if progress.completed:
+                return True
+    except _BROKEN:
+        pass  # dropped or stalled: reopen (or poll) below, within the deadline
+    finally:
+        response.close()
+    if ctx.cancelled.is_set():
+        return True
+    _check_deadline(ctx, deadline_at, progress)
+    return False
+
+
+def _poll(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float, progress: JobProgress) -> None:
+    interval = POLL_FIRST
+    while not ctx.cancelled.is_set():
+        _check_deadline(ctx, deadline_at, progress)
+        response = ctx.request("GET", url, params=params, deadline_at=deadline_at)
+        _record(ctx, ctx.json(response, "status"), logs, progress)
+        if progress.completed:
+            return
+        remaining = deadline_at - time.monotonic()
+        time.sleep(max(0.0, min(interval, remaining)))
+        interval = min(interval * 1.5, POLL_MAX)
+
+
+def _record(ctx: Any, body: Any, logs: bool, progress: JobProgress) -> None:
+    event = normalise_status(body)
+    if not logs:
+        event["logs"] = []
+    progress.add(event)
+    ctx.emit("status", status=event)
+
+
+def _check_deadline(ctx: Any, deadline_at: float, progress: JobProgress) -> None:
+    if time.monotonic() < deadline_at:
+        return
+    last = progress.last["status"] if progress.last else "unknown"
+    raise ActionError(
+        "timeout",
+        f"the job did not reach COMPLETED within the timeout (last status {last}); it may still be running — "
+        "check again later with the same request_id",
+        retryable=True,
+        partial=progress.fields(),
+    )

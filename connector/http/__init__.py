@@ -1,0 +1,1 @@
+"""The HTTP layer: one pooled session per Connector, retries, auth pinning, SSE."""

@@ -1,0 +1,135 @@
+"""Which answers are retried, what failure type they become, and how long to wait.
+
+One table decides it all (CONTRACT §6), from the answer (status code and headers, or the
+exception) and the action's retry class:
+
+* ``read``     idempotent reads: status, result, models, pricing, estimate, jwks (5 retries)
+* ``cancel``   idempotent but not a read (3 retries)
+* ``billable`` submit and run: no idempotency key on fal's side, so retried only when fal
+  cannot have enqueued the job (3 retries)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+
+DEFAULT_RETRIES = {"read": 5, "cancel": 3, "billable": 3}
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+INGRESS_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retry_class: str
+    max_retries: int
+    deadline: float  # seconds the whole action may spend, from its start
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+    @property
+    def billable(self) -> bool:
+        return self.retry_class == "billable"
+
+    def backoff(self, retry_number: int) -> float:
+        """Exponential backoff with jitter for the n-th retry (1-based)."""
+        delay = min(self.backoff_base * 2 ** (retry_number - 1), self.backoff_max)
+        return delay * (1 - 0.25 * random.random())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    type: str  # failure.type if this answer ends the action
+    retry: bool  # try again now (within attempts and deadline)?
+    retryable: bool  # may the caller repeat the action later without duplicating billable work?
+
+
+def classify_status(status: int, headers: Any, retry_class: str) -> Verdict:
+    """Verdict for an HTTP answer that is not 2xx."""
+    billable = retry_class == "billable"
+    if status in (401, 403):
+        return Verdict("auth_error", False, False)
+    if status == 404:
+        return Verdict("not_found", False, False)
+    if status == 429:
+        # fal rejects before enqueueing (queue length, concurrency), so even submit is safe.
+        return Verdict("rate_limited", True, True)
+    if status == 504 and headers.get("X-Fal-Request-Timeout-Type"):
+        # The caller's own start timeout expired: repeating it would time out again.
+        return Verdict("timeout", False, False)
+    if status == 408:
+        return Verdict("timeout", not billable, not billable)
+    if status >= 500:
+        if not billable:
+            return Verdict("server_error", status in RETRY_STATUSES, True)
+        # Without x-fal-request-id the answer came from the ingress: fal never saw the job.
+        ingress = not headers.get("x-fal-request-id")
+        safe = ingress and status in INGRESS_RETRY_STATUSES
+        return Verdict("server_error", safe, safe)
+    return Verdict("http_error", False, False)
+
+
+def classify_exception(exc: BaseException, retry_class: str, *, body_phase: bool = False) -> Verdict:
+    """Verdict for a transport failure. ``body_phase``: the answer's head had arrived."""
+    billable = retry_class == "billable"
+    if not body_phase and connection_never_opened(exc):
+        return Verdict("connection_error", True, True)
+    if billable:
+        # Sent, no (whole) answer: fal may have enqueued it. Never send it again blindly.
+        return Verdict("outcome_unknown", False, False)
+    if is_read_timeout(exc):
+        return Verdict("timeout", True, True)
+    return Verdict("connection_error", True, True)
+
+
+def connection_never_opened(exc: BaseException) -> bool:
+    """True when the request cannot have reached the server (connect phase, DNS included)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def is_read_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    # requests reports a timeout while streaming the body as a ConnectionError.
+    return bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
+
+
+def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+            if value >= 0 and value == value:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("Retry-After")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+        return max(0.0, seconds)
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return None
+    return seconds

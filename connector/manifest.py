@@ -1,0 +1,176 @@
+"""Loading the manifest and its schemas, once per process, from the installed package.
+
+``manifest.yaml`` and ``schemas/`` ship inside the wheel and are read through
+``importlib.resources``, so an installed package works from any directory. The manifest is
+validated against ``schemas/manifest.schema.json`` before it becomes typed ``ActionSpec``s;
+a broken manifest fails with a message naming the action and the field. Each schema is made
+self-contained by inlining the ``common.json`` definitions it references, so ``describe``
+can print it and validation needs no registry.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from connector.models import ActionSpec
+
+COMMON = "common.json"
+_COMMON_REF = COMMON + "#/$defs/"
+
+
+class ManifestError(ValueError):
+    """The manifest or a schema it names is broken; the message names action and field."""
+
+
+def _package_file(*parts: str) -> Any:
+    return resources.files("connector").joinpath(*parts)
+
+
+@functools.lru_cache(maxsize=None)
+def load_schema_file(name: str) -> dict[str, Any]:
+    """A schema file from ``schemas/``, parsed once (callers get the shared object: do not mutate)."""
+    try:
+        text = _package_file("schemas", name).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise ManifestError(f"schema file {name!r} not found in the package") from exc
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise ManifestError(f"schema file {name!r} is not valid JSON: {exc}") from exc
+    return schema
+
+
+def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
+    """A copy of ``schema`` with every ``common.json#/$defs/X`` reference made local."""
+    common_defs = load_schema_file(COMMON).get("$defs", {})
+    out = copy.deepcopy(schema)
+    defs: dict[str, Any] = out.setdefault("$defs", {})
+    pending: list[str] = []
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_COMMON_REF):
+                name = ref[len(_COMMON_REF) :]
+                node["$ref"] = "#/$defs/" + name
+                pending.append(name)
+            elif isinstance(ref, str) and not ref.startswith("#"):
+                raise ManifestError(f"{where}: $ref {ref!r} must point into {COMMON} or this schema")
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(out)
+    copied: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in copied:
+            continue
+        if name not in common_defs:
+            raise ManifestError(f"{where}: $ref to {COMMON}#/$defs/{name}, which does not exist")
+        if name in defs and name not in copied:
+            raise ManifestError(f"{where}: local $defs/{name} clashes with {COMMON}'s definition")
+        definition = copy.deepcopy(common_defs[name])
+        # Inside common.json, '#/$defs/Y' means common's Y: copy those along too.
+        for ref in _local_refs(definition):
+            pending.append(ref)
+        defs[name] = definition
+        copied.add(name)
+    if not defs:
+        del out["$defs"]
+    out.pop("$id", None)  # self-contained now; its old base URI would mislead resolvers
+    return out
+
+
+def _local_refs(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found.append(ref[len("#/$defs/") :])
+        for value in node.values():
+            found.extend(_local_refs(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_local_refs(value))
+    return found
+
+
+def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
+    """An ``ActionSpec`` from a manifest-style entry; schemas may be file names or inline dicts."""
+    values = dict(entry)
+    for key in ("input_schema", "output_schema"):
+        schema = values.get(key)
+        if isinstance(schema, str):
+            schema = load_schema_file(schema)
+        if not isinstance(schema, dict):
+            raise ManifestError(f"{where}: field {key!r} must name a schema file or be a schema object")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except Exception as exc:  # jsonschema.SchemaError, with a long message
+            raise ManifestError(f"{where}: field {key!r} is not a valid JSON Schema: {str(exc).splitlines()[0]}") from None
+        values[key] = bundle(schema, f"{where}: {key}")
+    values["aliases"] = tuple(values.get("aliases") or ())
+    try:
+        return ActionSpec.model_validate(values)
+    except Exception as exc:
+        raise ManifestError(f"{where}: {exc}") from None
+
+
+def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
+    """Check a manifest document against manifest.schema.json, naming action and field."""
+    validator = Draft202012Validator(load_schema_file("manifest.schema.json"))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    error = errors[0]
+    path = list(error.absolute_path)
+    where = source
+    if len(path) >= 2 and path[0] == "actions" and isinstance(path[1], int):
+        entry = document["actions"][path[1]]
+        name = entry.get("id") if isinstance(entry, dict) else None
+        where += f": action {name!r}" if name else f": action #{path[1] + 1}"
+        path = path[2:]
+    field = ".".join(str(p) for p in path) or "(top level)"
+    raise ManifestError(f"{where}: field {field}: {error.message}")
+
+
+@functools.lru_cache(maxsize=1)
+def load_manifest() -> tuple[ActionSpec, ...]:
+    """The built-in action specs, in manifest order (parsed and validated once)."""
+    text = _package_file("manifest.yaml").read_text(encoding="utf-8")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        document = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"manifest.yaml is not valid YAML: {exc}") from None
+    return parse_manifest(document)
+
+
+def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[ActionSpec, ...]:
+    validate_entries(document, source)
+    specs = tuple(spec_from_entry(entry, f"{source}: action {entry['id']!r}") for entry in document["actions"])
+    seen: dict[str, str] = {}
+    for spec in specs:
+        for name in (spec.id, *spec.aliases):
+            if name in seen:
+                raise ManifestError(f"{source}: action {spec.id!r}: name {name!r} is already used by {seen[name]!r}")
+            seen[name] = spec.id
+    return specs
+
+
+def manifest_spec(action_id: str) -> ActionSpec:
+    """The built-in spec of one action id."""
+    for spec in load_manifest():
+        if spec.id == action_id:
+            return spec
+    raise KeyError(action_id)

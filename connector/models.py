@@ -1,0 +1,80 @@
+"""Typed views of the manifest: what an action is, once loaded and validated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict
+
+
+class Operation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    method: str
+    host: str  # queue | run | api | jwks | rest | cdn | local
+    path: str
+
+
+class Annotations(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool = True
+
+
+class ActionSpec(BaseModel):
+    """One declared action: a manifest entry with its schemas loaded and made self-contained."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    title: str
+    aliases: tuple[str, ...] = ()
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    operation: Operation | None = None
+    retry: str = "read"
+    streaming: bool = False
+    annotations: Annotations
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "aliases": list(self.aliases), "description": self.description}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "annotations": self.annotations.model_dump(),
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+        }
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class Action:
+    """A declared action bound to the handler that performs it.
+
+    Plugins return these from ``register_actions``. The validators are compiled once, when
+    the action is registered, never per call.
+    """
+
+    spec: ActionSpec
+    handler: Handler
+    input_validator: Draft202012Validator = field(init=False, repr=False)
+    output_validator: Draft202012Validator = field(init=False, repr=False)
+    output_defaults: dict[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.input_validator = Draft202012Validator(self.spec.input_schema)
+        self.output_validator = Draft202012Validator(self.spec.output_schema)
+        props = self.spec.output_schema.get("properties", {})
+        self.output_defaults = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
+
+    @property
+    def id(self) -> str:
+        return self.spec.id

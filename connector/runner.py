@@ -1,0 +1,214 @@
+"""``Connector``: validate the input, let the hooks execute the action, turn every failure
+into the structured output, and check the output against its schema before returning it.
+
+``run()`` never raises for anything a caller or the network can do (CONTRACT §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from connector.config import Config
+from connector.context import ActionContext, EventSink
+from connector.errors import ActionError, InvalidInputError
+from connector.http.client import HttpClient
+from connector.models import Action
+from connector.plugins import get_plugin_manager
+from connector.validation import check_input, field_path
+
+log = logging.getLogger("connector")
+
+_END = object()
+
+
+class Connector:
+    """fal.ai as declared actions. Safe to share between threads."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        queue_url: str | None = None,
+        run_url: str | None = None,
+        api_url: str | None = None,
+        jwks_url: str | None = None,
+        rest_url: str | None = None,
+        cdn_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_deadline: float | None = None,
+        max_response_bytes: int | None = None,
+        plugins: Iterable[Any] = (),
+        load_entry_points: bool = True,
+        environ: dict[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = Config.load(
+            environ,
+            api_key=api_key,
+            queue_url=queue_url,
+            run_url=run_url,
+            api_url=api_url,
+            jwks_url=jwks_url,
+            rest_url=rest_url,
+            cdn_url=cdn_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_deadline=retry_deadline,
+            max_response_bytes=max_response_bytes,
+            **options,
+        )
+        self.log = log
+        self.http = HttpClient(self.config)
+        self.plugin_manager = get_plugin_manager(plugins, load_entry_points=load_entry_points)
+        self._actions: dict[str, Action] = {}  # canonical ids, in registration order
+        self._names: dict[str, Action] = {}  # ids and aliases
+        for batch in self.plugin_manager.hook.register_actions():
+            for action in batch or ():
+                self._add(action)
+        secret = self.config.api_key.get_secret_value() if self.config.api_key else ""
+        # The whole key, and its secret half, are scrubbed from every failure text.
+        self._secrets = [s for s in {secret, secret.partition(":")[2]} if len(s) >= 6]
+
+    def _add(self, action: Action) -> None:
+        if action.id in self._actions:
+            return  # first registered wins: plugins come before the trylast built-ins
+        self._actions[action.id] = action
+        for name in (action.id, *action.spec.aliases):
+            if name in self._names:
+                log.warning("action name %r of %r is already taken by %r; ignored", name, action.id, self._names[name].id)
+                continue
+            self._names[name] = action
+
+    def __repr__(self) -> str:
+        return f"<Connector {len(self._actions)} actions, {self.config!r}>"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- discovery ---------------------------------------------------------------------
+
+    def actions(self) -> list[dict[str, Any]]:
+        """The action specs (id, title, aliases, description, annotations)."""
+        return [{**a.spec.summary(), "annotations": a.spec.annotations.model_dump()} for a in self._actions.values()]
+
+    def action(self, name: str) -> Action | None:
+        """The registered action for an id or alias."""
+        return self._names.get(name)
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        action = self._names.get(name)
+        return action.spec.describe() if action else None
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, action: str, inputs: Any = None, *, on_event: EventSink | None = None) -> dict[str, Any]:
+        """Run an action; always returns its output object, never raises for input or network."""
+        found = self._names.get(action) if isinstance(action, str) else None
+        if found is None:
+            return _unknown_action(action, list(self._actions))
+        return self._run(found, {} if inputs is None else inputs, on_event, None)
+
+    def stream(self, action: str, inputs: Any = None) -> Iterator[dict[str, Any]]:
+        """Yield the action's status events as they arrive; ends quietly on failure."""
+        found = self._names.get(action) if isinstance(action, str) else None
+        if found is None or not found.spec.streaming:
+            return
+        events: queue.Queue[Any] = queue.Queue()
+        cancelled = threading.Event()
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event["type"] == "status":
+                events.put(event["status"])
+
+        def work() -> None:
+            try:
+                self._run(found, {} if inputs is None else inputs, on_event, cancelled)
+            finally:
+                events.put(_END)
+
+        threading.Thread(target=work, name=f"fal-connector-stream-{found.id}", daemon=True).start()
+        try:
+            while (item := events.get()) is not _END:
+                yield item
+        finally:
+            cancelled.set()  # the consumer stopped early: let the worker wind down
+
+    def _run(self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None) -> dict[str, Any]:
+        ctx = ActionContext(self, action, on_event)
+        if cancelled is not None:
+            ctx.cancelled = cancelled
+        try:
+            check_input(action.input_validator, inputs)
+            ctx.emit("started")
+            result = self.plugin_manager.hook.execute_action(action=action, inputs=inputs, context=ctx)
+            if not isinstance(result, dict):
+                raise ActionError("http_error", f"no plugin performed action {action.id!r}")
+            output = self._success(action, result)
+        except ActionError as exc:
+            output = self._failure(action, exc, ctx)
+        except Exception as exc:  # a bug in a handler or plugin: still data, never a raise
+            log.exception("action %s failed unexpectedly", action.id)
+            output = self._failure(action, ActionError("http_error", f"internal error in {action.id}: {type(exc).__name__}: {exc}"), ctx)
+        if output["success"]:
+            ctx.emit("succeeded")
+        else:
+            ctx.emit("failed", failure=output["failure"], error=output["error"])
+        return output
+
+    def _success(self, action: Action, result: dict[str, Any]) -> dict[str, Any]:
+        output = dict(action.output_defaults)
+        output.update(result)
+        output.update(success=True, error=None, failure=None)
+        for error in action.output_validator.iter_errors(output):
+            where = field_path(error.absolute_path) or "(top level)"
+            raise ActionError(
+                "invalid_response",
+                f"fal's answer does not fit the {action.id} output: field {where}: {' '.join(error.message.split())[:200]}",
+            )
+        return output
+
+    def _failure(self, action: Action, exc: ActionError, ctx: ActionContext) -> dict[str, Any]:
+        failure = exc.failure()
+        failure["attempts"] = ctx.attempts
+        failure["detail"] = self._scrub(failure["detail"])
+        message = self._scrub(" ".join(str(exc.message).split())) or exc.type
+        output = dict(action.output_defaults)
+        output.update(exc.partial)
+        output.update(success=False, error=message[:2000], failure=failure)
+        if not action.output_validator.is_valid(output):
+            # Partial fields that do not fit are dropped rather than breaking the contract.
+            output = {**action.output_defaults, "success": False, "error": message[:2000], "failure": failure}
+        return output
+
+    def _scrub(self, value: Any) -> Any:
+        if not self._secrets:
+            return value
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, "[redacted]")
+            return value
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
+        return value
+
+
+def _unknown_action(name: Any, known: list[str]) -> dict[str, Any]:
+    shown = name if isinstance(name, str) else repr(name)
+    error = ActionError("unknown_action", f"unknown action {shown[:100]!r}; known actions: {', '.join(known)}")
+    return {"success": False, "error": error.message, "failure": error.failure()}
+
+
+__all__ = ["Connector", "InvalidInputError"]
