@@ -50,6 +50,9 @@ class Config(BaseModel):
     retry_deadline: float = Field(60.0, gt=0, le=86400)
     # A body larger than this is refused as invalid_response and never loaded whole.
     max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # upload_file: one POST up to the threshold, multipart parts of upload_part_size above it.
+    upload_multipart_threshold: int = Field(100 * 1024 * 1024, ge=1)
+    upload_part_size: int = Field(10 * 1024 * 1024, ge=1)
     # Exponential backoff between retries when the answer carries no Retry-After.
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(8.0, ge=0)

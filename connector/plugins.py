@@ -16,6 +16,8 @@ DEFAULT_PLUGINS = (
     "connector.default_plugins.queue",
     "connector.default_plugins.platform",
     "connector.default_plugins.webhooks",
+    "connector.default_plugins.jobs",
+    "connector.default_plugins.upload",
 )
 
 

@@ -65,6 +65,8 @@ class Connector:
         self.log = log
         self.http = HttpClient(self.config)
         self.plugin_manager = get_plugin_manager(plugins, load_entry_points=load_entry_points)
+        self._state: dict[str, Any] = {}  # per-Connector caches of plugins (JWKS, CDN token)
+        self._state_lock = threading.Lock()
         self._actions: dict[str, Action] = {}  # canonical ids, in registration order
         self._names: dict[str, Action] = {}  # ids and aliases
         for batch in self.plugin_manager.hook.register_actions():
@@ -83,6 +85,13 @@ class Connector:
                 log.warning("action name %r of %r is already taken by %r; ignored", name, action.id, self._names[name].id)
                 continue
             self._names[name] = action
+
+    def state(self, key: str, factory: Any) -> Any:
+        """A per-Connector object for plugins (e.g. a cache), made by ``factory()`` on first use."""
+        with self._state_lock:
+            if key not in self._state:
+                self._state[key] = factory()
+            return self._state[key]
 
     def __repr__(self) -> str:
         return f"<Connector {len(self._actions)} actions, {self.config!r}>"

@@ -32,8 +32,8 @@ def submit_headers(inputs: dict[str, Any]) -> dict[str, str]:
 
 def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """POST the job to the queue once (retried only where fal cannot have enqueued it)."""
-    ctx.require_key()
     app = parse_app_id(inputs["app_id"])
+    ctx.require_key()
     params = {}
     if inputs.get("webhook_url") is not None:
         params["fal_webhook"] = inputs["webhook_url"]
@@ -59,10 +59,10 @@ def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    ctx.require_key()
     app = parse_app_id(inputs["app_id"])
     request_id = check_request_id(inputs["request_id"])
     logs = bool(inputs.get("logs", False))
+    ctx.require_key()
     response = ctx.request("GET", ctx.url("queue", app.request_path(request_id, "/status")), params={"logs": "1"} if logs else None)
     event = normalise_status(ctx.json(response, "status"))
     out = {name: event[name] for name in STATUS_FIELDS}
@@ -72,18 +72,18 @@ def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def stream_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    ctx.require_key()
     app = parse_app_id(inputs["app_id"])
     request_id = check_request_id(inputs["request_id"])
+    ctx.require_key()
     deadline_at = ctx.started + float(inputs.get("timeout", 300))
     progress = follow_job(ctx, app, request_id, logs=bool(inputs.get("logs", False)), deadline_at=deadline_at)
     return progress.fields()
 
 
 def get_result(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    ctx.require_key()
     app = parse_app_id(inputs["app_id"])
     request_id = check_request_id(inputs["request_id"])
+    ctx.require_key()
     try:
         response = ctx.request("GET", ctx.url("queue", app.request_path(request_id)))
     except HTTPStatusError as exc:
@@ -110,9 +110,9 @@ _CANCEL_STATUSES = ("CANCELLATION_REQUESTED", "OK", "ALREADY_COMPLETED", "NOT_FO
 
 
 def cancel(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    ctx.require_key()
     app = parse_app_id(inputs["app_id"])
     request_id = check_request_id(inputs["request_id"])
+    ctx.require_key()
     try:
         response = ctx.request("PUT", ctx.url("queue", app.request_path(request_id, "/cancel")), retry_class="cancel")
     except HTTPStatusError as exc:

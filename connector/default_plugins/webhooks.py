@@ -1,21 +1,52 @@
-"""Webhook signing keys (FAL_API.md §8). The JWKS is public: it never gets the API key."""
+"""Webhooks (FAL_API.md §8): the signing keys, and verifying a delivery with them.
+
+The JWKS is public: it never gets the API key.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
+from connector.errors import InvalidInputError
+from connector.fal.webhook import JwksCache, verify_delivery
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_spec
 from connector.models import Action
 
 
-def get_jwks(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def fetch_jwks(ctx: Any) -> dict[str, Any]:
     response = ctx.request("GET", ctx.config.jwks_url, auth=False)
-    body = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
-    return {"keys": body["keys"]}
+    return ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
 
 
-HANDLERS = {"get_jwks": get_jwks}
+def get_jwks(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    return {"keys": fetch_jwks(ctx)["keys"]}
+
+
+def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    if "body_base64" in inputs:
+        try:
+            body = base64.b64decode(inputs["body_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInputError("body_base64", "is not valid base64") from None
+    else:
+        body = inputs["body"].encode("utf-8")
+    given = inputs.get("jwks")
+    cache = ctx.connector.state("jwks", JwksCache)
+
+    def keys(force: bool) -> Any:
+        if given is not None:
+            return given
+        return cache.get(lambda: fetch_jwks(ctx), force)
+
+    delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
+    return {"valid": True, "request_id": delivery.request_id, "user_id": delivery.user_id,
+            "timestamp": delivery.timestamp, "payload": delivery.payload}
+
+
+HANDLERS = {"get_jwks": get_jwks, "verify_webhook": verify_webhook}
 
 
 @hookimpl(trylast=True)

@@ -40,6 +40,7 @@ class Request:
     data: bytes | None = None
     auth: bool = True  # send the API key if the URL's origin is a keyed one
     stream: bool = False  # return with the body unread (SSE)
+    read_timeout: float | None = None  # instead of the configured timeout (a sync run's own)
 
 
 class _Attempt(Exception):
@@ -138,7 +139,7 @@ class HttpClient:
 
     def _send_once(self, request: Request, policy: RetryPolicy, deadline_at: float) -> requests.Response:
         remaining = deadline_at - time.monotonic()
-        read_timeout = max(0.05, min(self.config.timeout, remaining))
+        read_timeout = max(0.05, min(request.read_timeout or self.config.timeout, remaining))
         headers = dict(request.headers)
         if request.auth and self._auth_header and origin_of(request.url) in self._keyed:
             headers["Authorization"] = self._auth_header

@@ -1,0 +1,102 @@
+"""Whole jobs in one action: ``subscribe`` (queue, follow, fetch) and ``run_model`` (sync).
+
+Both are billable. ``subscribe`` never loses the request id: every failure after the submit
+carries it, and at its deadline it cancels the job (so it stops billing) and says whether
+fal accepted the cancel, so the caller can resume or give up by id.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from connector.default_plugins.queue import cancel, get_result, result_error, submit_headers, submit_job
+from connector.errors import ActionError, HTTPStatusError
+from connector.fal.app_id import parse_app_id
+from connector.fal.follow import follow_job
+from connector.hookspecs import hookimpl
+from connector.manifest import manifest_spec
+from connector.models import Action
+
+CANCEL_BUDGET = 10.0  # seconds a post-deadline cancel may take
+
+
+def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    deadline_at = ctx.started + float(inputs.get("timeout", 600))
+    app = parse_app_id(inputs["app_id"])
+    submitted = submit_job(inputs, ctx)
+    request_id = submitted["request_id"]
+    ids = {"app_id": inputs["app_id"], "request_id": request_id}
+    ctx.emit("submitted", request_id=request_id, queue_position=submitted["queue_position"])
+    logs = bool(inputs.get("logs", False))
+    try:
+        progress = follow_job(ctx, app, request_id, logs=logs, deadline_at=deadline_at)
+        if progress.last and progress.last["job_error"]:
+            raise _job_failed(ctx, ids, progress.last)
+        ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
+        result = get_result(ids, ctx)
+    except ActionError as exc:
+        keep: dict[str, Any] = {"request_id": request_id}
+        if exc.type == "timeout" and "events" in exc.partial:
+            keep.update(status=exc.partial.get("status"), logs=exc.partial.get("logs", []), metrics=exc.partial.get("metrics"))
+            keep["cancelled"] = _cancel_after_deadline(ctx, ids)
+            verdict = "fal accepted the cancel" if keep["cancelled"] else "the cancel was not accepted (the job may still run)"
+            exc.message = f"request {request_id} did not complete within {inputs.get('timeout', 600)} s; {verdict}"
+            exc.retryable = False
+        else:
+            exc.message = f"{exc.message} (request_id {request_id}: resume with get_request_status / get_request_response)"
+        exc.partial = keep
+        raise
+    fields = progress.fields()
+    return {"request_id": request_id, "status": "COMPLETED", "data": result["data"], "logs": fields["logs"], "metrics": fields["metrics"], "cancelled": None}
+
+
+def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionError:
+    """A COMPLETED job with an error: ``model_error``, with fal's detail from the result."""
+    ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)
+    try:
+        get_result(ids, ctx)
+    except ActionError as exc:
+        if exc.type == "model_error":
+            exc.message = f"the job failed: {last['job_error']} ({exc.message})"
+            return exc
+    return ActionError("model_error", f"the job failed: {last['job_error']}", detail={"error": last["job_error"], "error_type": last["job_error_type"]})
+
+
+def _cancel_after_deadline(ctx: Any, ids: dict[str, Any]) -> bool:
+    ctx.emit("cancelling", request_id=ids["request_id"])
+    ctx.deadline_at = time.monotonic() + min(CANCEL_BUDGET, ctx.config.timeout)
+    try:
+        return cancel(ids, ctx)["cancel_status"] in ("OK", "CANCELLATION_REQUESTED")
+    except ActionError:
+        return False
+
+
+def run_model(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    app = parse_app_id(inputs["app_id"])
+    timeout = float(inputs.get("timeout", 300))
+    ctx.require_key()
+    try:
+        response = ctx.request(
+            "POST",
+            ctx.url("run", "/" + app.endpoint),
+            json=inputs["data"],
+            headers=submit_headers(inputs),
+            retry_class="billable",
+            deadline_at=ctx.started + timeout,
+            read_timeout=timeout,
+        )
+    except HTTPStatusError as exc:
+        raise result_error(exc) from None
+    data = ctx.json(response, "run")
+    if not isinstance(data, dict):
+        raise ActionError("invalid_response", f"run: expected the model output as a JSON object, got {type(data).__name__}")
+    return {"data": data}
+
+
+HANDLERS = {"subscribe": subscribe, "run_model": run_model}
+
+
+@hookimpl(trylast=True)
+def register_actions() -> list[Action]:
+    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]

@@ -1,0 +1,287 @@
+"""The inference hosts: queue API (submit, status, status stream, result, cancel) and sync run.
+
+Wire shapes follow FAL_API.md §4-§6. Status/result/cancel URLs handed out are always absolute
+and built from owner/app (+ namespace) only, never from the endpoint's sub-path (§3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+import time
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
+
+from .auth import require_key
+from .jobs import COMPLETED, IN_QUEUE, Job, JobStore, QueueFull, Timeline, clock, iso
+from .models import Catalogue, ModelSpec, Outcome, PaddedBody, run_model
+from .webhooks import WebhookDispatcher
+from .wire import Drop, Request, Response, detail, json_response
+
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+
+def truthy(value: str | None) -> bool:
+    """``logs`` arrives as 1/0 (docs, fal-js) or true/false (fal_client via httpx)."""
+    return value is not None and value.strip().lower() in TRUE_VALUES
+
+
+def outcome_response(outcome: Outcome, request_id: str) -> Response:
+    body = outcome.body
+    length = body.length if isinstance(body, PaddedBody) else None
+    headers = {"Content-Type": "application/json", "x-fal-request-id": request_id, **outcome.headers}
+    return Response(outcome.status_code, body, headers, length)
+
+
+class QueueAPI:
+    def __init__(self, *, store: JobStore, catalogue: Catalogue, webhooks: WebhookDispatcher,
+                 base_url: Callable[[], str], api_key: str | None, ping_interval: float,
+                 stopping: threading.Event) -> None:
+        self.store, self.catalogue, self.webhooks = store, catalogue, webhooks
+        self.base_url, self.api_key, self.ping_interval = base_url, api_key, ping_interval
+        self.stopping = stopping
+        self.runs: list[dict] = []  # sync /run calls (endpoint_id, input), for tests
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def model_outcome(self, job: Job) -> Outcome:
+        spec = self.catalogue.get(job.model)
+        assert spec is not None
+        spec = dataclasses.replace(spec, queue_seconds=job.queue_seconds, run_seconds=job.run_seconds)
+        return run_model(spec, job.input, self.base_url())
+
+    @staticmethod
+    def _input(req: Request) -> tuple[dict | None, Response | None]:
+        """The body must be a JSON object; an empty body counts as ``{}``."""
+        if not req.body.strip():
+            return {}, None
+        try:
+            data = json.loads(req.body)
+        except (ValueError, UnicodeDecodeError):
+            return None, detail(400, "Request body is not valid JSON", error_type="bad_request")
+        if not isinstance(data, dict):
+            return None, detail(422, [{"loc": ["body"], "msg": "Input should be a valid dictionary",
+                                       "type": "dict_type"}])
+        return data, None
+
+    @staticmethod
+    def _start_timeout(req: Request) -> tuple[float | None, Response | None]:
+        """X-Fal-Request-Start-Timeout (new) wins over X-Fal-Request-Timeout (legacy)."""
+        for name in ("X-Fal-Request-Start-Timeout", "X-Fal-Request-Timeout"):
+            raw = req.headers.get(name)
+            if raw is None:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or value <= 0.1:
+                return None, detail(400, f"{name} must be a number of seconds > 0.1", error_type="bad_request")
+            return value, None
+        return None, None
+
+    def _resolve(self, app_id: str, endpoint_id: str) -> tuple[ModelSpec | None, Response | None]:
+        spec = self.catalogue.resolve(endpoint_id)
+        if spec is not None and spec.app_id == app_id:
+            return spec, None
+        if self.catalogue.app_exists(app_id):
+            return None, detail(404, f"Endpoint '{endpoint_id}' not found")
+        return None, detail(404, f"Application '{app_id}' not found")
+
+    def _job(self, app_id: str, request_id: str) -> Job | None:
+        job = self.store.get(request_id)
+        return job if job is not None and job.app_id == app_id else None
+
+    def status_body(self, job: Job, now: float, with_logs: bool) -> tuple[int, dict, Timeline]:
+        store = self.store
+        tl = store.timeline(job, now)
+        body: dict[str, Any] = {"status": tl.status, "request_id": job.request_id,
+                                "response_url": job.response_url, "status_url": job.status_url,
+                                "cancel_url": job.cancel_url}
+        if tl.status == IN_QUEUE:
+            body["queue_position"] = store.queue_position(job, now)
+        body["logs"] = self._logs(job, tl, now) if with_logs else None
+        body["metrics"] = {}
+        if tl.status == COMPLETED:
+            if tl.started:
+                body["metrics"] = {"inference_time": round(tl.end_at - job.start_at, 6)}
+            outcome = store.outcome(job, tl)
+            if not outcome.ok:
+                body["error"], body["error_type"] = outcome.error, outcome.error_type
+        return (200 if tl.status == COMPLETED else 202), body, tl
+
+    def _logs(self, job: Job, tl: Timeline, now: float) -> list[dict]:
+        logs = []
+        for t, step in self.store.log_times(job, tl):
+            if t > now:
+                break
+            level = "INFO"
+            if step == 0:
+                message = f"Starting inference on {job.model}"
+            elif step < 4:
+                message = f"Inference progress: {25 * step}%"
+            else:
+                outcome = self.store.outcome(job, tl)
+                if tl.kind == "cancelled":
+                    level, message = "WARN", "Request cancelled"
+                elif outcome.ok:
+                    message = f"Inference completed in {tl.end_at - job.start_at:.2f}s"
+                else:
+                    level, message = "ERROR", f"Request failed: {outcome.error}"
+            logs.append({"message": message, "level": level, "source": "USER",
+                         "timestamp": iso(job.wall + (t - job.submitted))})
+        return logs
+
+    # --- routes ----------------------------------------------------------------------------
+
+    def submit(self, req: Request, app_id: str, endpoint_id: str) -> Response:
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        spec, missing = self._resolve(app_id, endpoint_id)
+        if missing:
+            return missing
+        data, bad = self._input(req)
+        if bad:
+            return bad
+        timeout, bad = self._start_timeout(req)
+        if bad:
+            return bad
+        priority = (req.headers.get("X-Fal-Queue-Priority") or "normal").strip().lower()
+        if priority not in ("normal", "low"):
+            return detail(400, "X-Fal-Queue-Priority must be 'normal' or 'low'", error_type="bad_request")
+        webhook = req.arg("fal_webhook")
+        if webhook is not None:
+            parts = urlsplit(webhook)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                return detail(400, "fal_webhook must be an http(s) URL", error_type="bad_request")
+        max_len = req.arg("fal_max_queue_length")
+        if max_len is not None:
+            if not max_len.isdigit():
+                return detail(400, "fal_max_queue_length must be a non-negative integer", error_type="bad_request")
+            max_len = int(max_len)
+        base = f"{self.base_url()}/{app_id}/requests/"
+        try:
+            job = self.store.submit(
+                app_id=app_id, endpoint_id=endpoint_id, model=spec.endpoint_id, data=data, priority=priority,
+                queue_seconds=spec.queue_seconds, run_seconds=spec.run_seconds, start_timeout=timeout,
+                webhook_url=webhook, runner_hint=req.headers.get("X-Fal-Runner-Hint"),
+                headers=dict(req.headers.items()), max_queue_length=max_len,
+                urls=lambda rid: (base + rid, base + rid + "/status", base + rid + "/cancel"))
+        except QueueFull as full:
+            return detail(429, f"Queue is full: {full.args[0]} requests queued, fal_max_queue_length={max_len}")
+        if webhook:
+            self.webhooks.schedule(job, job.leave_at)
+        body = {"status": "IN_QUEUE", "request_id": job.request_id, "response_url": job.response_url,
+                "status_url": job.status_url, "cancel_url": job.cancel_url,
+                "queue_position": self.store.queue_position(job, clock()),
+                "gateway_request_id": job.gateway_request_id}
+        return json_response(200, body, {"x-fal-request-id": job.request_id})
+
+    def status(self, req: Request, app_id: str, request_id: str) -> Response:
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        job = self._job(app_id, request_id)
+        if job is None:
+            return detail(404, "Request not found")
+        code, body, _ = self.status_body(job, clock(), truthy(req.arg("logs")))
+        return json_response(code, body, {"x-fal-request-id": job.request_id})
+
+    def result(self, req: Request, app_id: str, request_id: str) -> Response:
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        job = self._job(app_id, request_id)
+        if job is None:
+            return detail(404, "Request not found")
+        tl = self.store.timeline(job, clock())
+        if tl.status != COMPLETED:
+            return json_response(400, {"detail": "Request is still in progress"},
+                                 {"x-fal-request-id": job.request_id})
+        return outcome_response(self.store.outcome(job, tl), job.request_id)
+
+    def cancel(self, req: Request, app_id: str, request_id: str) -> Response:
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        job = self._job(app_id, request_id)
+        if job is None:
+            return json_response(404, {"status": "NOT_FOUND"})
+        code, status = self.store.cancel(job)
+        if job.webhook_url and code != 400:
+            self.webhooks.poke(job, clock())
+        return json_response(code, {"status": status}, {"x-fal-request-id": job.request_id})
+
+    def stream(self, req: Request, app_id: str, request_id: str) -> Response:
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        job = self._job(app_id, request_id)
+        if job is None:
+            return detail(404, "Request not found")
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                   "x-fal-request-id": job.request_id}
+        return Response(200, self._events(job, truthy(req.arg("logs")), req.fault), headers)
+
+    def _events(self, job: Job, with_logs: bool, fault: Any) -> Iterator[bytes]:
+        """First the current state, then one event per change, ``: ping`` while idle, and the
+        end of the body after COMPLETED. Waits are event-driven: until the job's next clock
+        transition, a store notification (submit/cancel) or the next ping."""
+        store, ping, sent, last_key = self.store, self.ping_interval, 0, None
+        last_write = clock()
+        fault_at = fault.after_events if fault is not None and fault.action in ("sse_drop", "sse_stall") else -1
+        while True:
+            if self.stopping.is_set():
+                raise Drop()
+            now = clock()
+            _, body, tl = self.status_body(job, now, with_logs)
+            key = (body["status"], body.get("queue_position"), len(body["logs"] or ()))
+            if key != last_key:
+                if sent == fault_at:
+                    if fault.action == "sse_stall":
+                        self.stopping.wait(fault.stall)
+                    elif fault.graceful:
+                        return
+                    raise Drop()
+                yield b"data: " + json.dumps(body).encode() + b"\n\n"
+                sent, last_key, last_write = sent + 1, key, clock()
+                if tl.status == COMPLETED:
+                    return
+            now = clock()
+            if now - last_write >= ping:
+                yield b": ping\n\n"
+                last_write = now
+            store.wait(min(store.next_change(job, now), last_write + ping) - clock())
+
+    def run(self, req: Request, app_id: str, endpoint_id: str) -> Response:
+        """Sync run: the model output directly, after the model's queue + run time."""
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        spec, missing = self._resolve(app_id, endpoint_id)
+        if missing:
+            return missing
+        data, bad = self._input(req)
+        if bad:
+            return bad
+        timeout, bad = self._start_timeout(req)
+        if bad:
+            return bad
+        self.runs.append({"endpoint_id": endpoint_id, "input": data, "time": time.time()})
+        if timeout is not None and timeout < spec.queue_seconds:
+            self.stopping.wait(timeout)
+            return detail(504, "Request timed out", error_type="request_timeout") \
+                if False else json_response(504, {"detail": "Request timed out", "error_type": "request_timeout"},
+                                            {"X-Fal-Request-Timeout-Type": "user",
+                                             "X-Fal-Error-Type": "request_timeout"})
+        if self.stopping.wait(spec.queue_seconds + spec.run_seconds):
+            raise Drop()
+        return outcome_response(run_model(spec, data, self.base_url()), _new_id())
+
+
+def _new_id() -> str:
+    import uuid
+    return str(uuid.uuid4())

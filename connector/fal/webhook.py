@@ -1,0 +1,142 @@
+"""Verifying fal's webhook signatures (FAL_API.md §8): Ed25519 over a fixed message, keys
+from the public JWKS.
+
+The message is ``request_id \\n user_id \\n timestamp \\n sha256_hex(raw body)``, with the
+timestamp exactly as received; the hex signature must verify under at least one Ed25519
+key of the set (fal sends no key id). Verification itself is constant-time (it is Ed25519's
+own check; nothing compares secrets byte by byte).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from connector.errors import ActionError
+
+HEADERS = ("x-fal-webhook-request-id", "x-fal-webhook-user-id", "x-fal-webhook-timestamp", "x-fal-webhook-signature")
+JWKS_MAX_AGE = 24 * 3600  # fal: "do not cache longer than 24 hours"
+
+
+class WebhookVerificationError(ActionError):
+    """A delivery that is not provably from fal; ``reason`` says which check failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("signature_invalid", f"webhook not verified: {reason}", partial={"valid": False})
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Delivery:
+    request_id: str
+    user_id: str
+    timestamp: int
+    payload: Any  # the parsed JSON body, or None when the body is not JSON
+
+
+def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
+    """The Ed25519 keys of a JWKS; other kinds and malformed entries are skipped."""
+    keys = []
+    for entry in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        if not isinstance(entry, dict) or entry.get("kty", "OKP") != "OKP" or entry.get("crv", "Ed25519") != "Ed25519":
+            continue
+        x = entry.get("x")
+        if not isinstance(x, str):
+            continue
+        try:
+            raw = base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+            keys.append(Ed25519PublicKey.from_public_bytes(raw))
+        except (ValueError, binascii.Error):
+            continue
+    return keys
+
+
+def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None = None, tolerance: float = 300) -> tuple[bytes, bytes, Delivery]:
+    """Check headers and timestamp; return (message, signature, delivery) to verify."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    missing = [name for name in HEADERS if not isinstance(lowered.get(name), str) or not lowered[name]]
+    if missing:
+        raise WebhookVerificationError(f"missing header {', '.join(_title(m) for m in missing)}")
+    request_id, user_id, stamp, signature_hex = (lowered[name] for name in HEADERS)
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise WebhookVerificationError(f"X-Fal-Webhook-Timestamp {stamp[:40]!r} is not a Unix time in seconds") from None
+    skew = abs((time.time() if now is None else now) - timestamp)
+    if skew > tolerance:
+        raise WebhookVerificationError(f"timestamp is {skew:.0f} s away from now, outside the ±{tolerance:g} s tolerance (stale or replayed)")
+    try:
+        signature = bytes.fromhex(signature_hex)
+    except ValueError:
+        raise WebhookVerificationError("X-Fal-Webhook-Signature is not valid hex") from None
+    if len(signature) != 64:
+        raise WebhookVerificationError(f"X-Fal-Webhook-Signature has {len(signature)} bytes, an Ed25519 signature has 64")
+    digest = hashlib.sha256(body).hexdigest()
+    message = f"{request_id}\n{user_id}\n{stamp}\n{digest}".encode()
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    return message, signature, Delivery(request_id, user_id, timestamp, payload)
+
+
+def signed_by_any(keys: list[Ed25519PublicKey], message: bytes, signature: bytes) -> bool:
+    for key in keys:
+        try:
+            key.verify(signature, message)
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+def verify_delivery(
+    headers: Mapping[str, str],
+    body: bytes,
+    fetch_jwks: Callable[[bool], Any],
+    *,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> Delivery:
+    """Verify one delivery. ``fetch_jwks(force)`` returns the key set; it is asked again with
+    ``force=True`` once when no cached key verifies, to follow a key rotation."""
+    message, signature, delivery = check_delivery(headers, body, now=now, tolerance=tolerance)
+    keys = public_keys(fetch_jwks(False))
+    if signed_by_any(keys, message, signature):
+        return delivery
+    refreshed = public_keys(fetch_jwks(True))
+    if refreshed != keys and signed_by_any(refreshed, message, signature):
+        return delivery
+    raise WebhookVerificationError("the signature does not verify under any key of fal's JWKS" if refreshed else "the JWKS holds no Ed25519 key")
+
+
+class JwksCache:
+    """The JWKS, kept at most 24 h, re-fetched on demand; shared by a Connector's threads."""
+
+    def __init__(self, max_age: float = JWKS_MAX_AGE) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._jwks: Any = None
+        self._fetched_at = 0.0
+
+    def get(self, fetch: Callable[[], Any], force: bool = False) -> Any:
+        with self._lock:
+            fresh = self._jwks is not None and time.monotonic() - self._fetched_at < self.max_age
+            if force or not fresh:
+                self._jwks = fetch()
+                self._fetched_at = time.monotonic()
+            return self._jwks
+
+
+def _title(header: str) -> str:
+    return "-".join(part.capitalize() for part in header.split("-"))
