@@ -70,6 +70,12 @@ class Action:
     output_defaults: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        from connector.manifest import bundle  # here: manifest builds on these models
+
+        # A plugin's inline schemas may use the shared common.json definitions too.
+        self.spec = self.spec.model_copy(
+            update={"input_schema": bundle(self.spec.input_schema), "output_schema": bundle(self.spec.output_schema)}
+        )
         self.input_validator = Draft202012Validator(self.spec.input_schema)
         self.output_validator = Draft202012Validator(self.spec.output_schema)
         props = self.spec.output_schema.get("properties", {})

@@ -38,7 +38,7 @@ def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if inputs.get("webhook_url") is not None:
         params["fal_webhook"] = inputs["webhook_url"]
     if inputs.get("max_queue_length") is not None:
-        params["fal_max_queue_length"] = str(inputs["max_queue_length"])
+        params["fal_max_queue_length"] = str(int(inputs["max_queue_length"]))
     response = ctx.request(
         "POST", ctx.url("queue", "/" + app.endpoint), json=inputs["data"], params=params or None, headers=submit_headers(inputs), retry_class="billable"
     )

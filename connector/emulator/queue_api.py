@@ -11,6 +11,7 @@ import json
 import math
 import threading
 import time
+import uuid
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -236,16 +237,16 @@ class QueueAPI:
         while True:
             if self.stopping.is_set():
                 raise Drop()
+            if sent == fault_at:  # the fault strikes right after its Nth event: no pings either
+                if fault.action == "sse_stall":
+                    self.stopping.wait(fault.stall)
+                elif fault.graceful:
+                    return
+                raise Drop()
             now = clock()
             _, body, tl = self.status_body(job, now, with_logs)
             key = (body["status"], body.get("queue_position"), len(body["logs"] or ()))
             if key != last_key:
-                if sent == fault_at:
-                    if fault.action == "sse_stall":
-                        self.stopping.wait(fault.stall)
-                    elif fault.graceful:
-                        return
-                    raise Drop()
                 yield b"data: " + json.dumps(body).encode() + b"\n\n"
                 sent, last_key, last_write = sent + 1, key, clock()
                 if tl.status == COMPLETED:
@@ -273,15 +274,8 @@ class QueueAPI:
         self.runs.append({"endpoint_id": endpoint_id, "input": data, "time": time.time()})
         if timeout is not None and timeout < spec.queue_seconds:
             self.stopping.wait(timeout)
-            return detail(504, "Request timed out", error_type="request_timeout") \
-                if False else json_response(504, {"detail": "Request timed out", "error_type": "request_timeout"},
-                                            {"X-Fal-Request-Timeout-Type": "user",
-                                             "X-Fal-Error-Type": "request_timeout"})
+            return json_response(504, {"detail": "Request timed out", "error_type": "request_timeout"},
+                                 {"X-Fal-Request-Timeout-Type": "user", "X-Fal-Error-Type": "request_timeout"})
         if self.stopping.wait(spec.queue_seconds + spec.run_seconds):
             raise Drop()
-        return outcome_response(run_model(spec, data, self.base_url()), _new_id())
-
-
-def _new_id() -> str:
-    import uuid
-    return str(uuid.uuid4())
+        return outcome_response(run_model(spec, data, self.base_url()), str(uuid.uuid4()))

@@ -1,0 +1,436 @@
+"""HTTP plumbing: the threaded server, URL routing, response writing and fault application.
+
+Performance notes (a status call must cost well under 1 ms of server time):
+* ``disable_nagle_algorithm``: without TCP_NODELAY a keep-alive response can wait ~40 ms for a
+  delayed ACK.
+* Each response is one ``sendall`` of status line + headers + body where it fits.
+* No access log, no per-request locks on the hot path (fault matching is lock-free when
+  there are no rules; ``requests_log`` is a bounded deque).
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+import socket
+import ssl
+import struct
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterable, Iterator
+
+from . import control
+from .faults import BODY_ACTIONS, FaultRule
+from .models import PaddedBody
+from .wire import Drop, Request, Response, detail, json_response
+
+NAMESPACES = ("workflows", "comfy")
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+REASONS = {499: "Client Closed Request"}
+NGINX_PAGE = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
+              "<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+QUIET_ERRORS = (ConnectionError, ssl.SSLError, TimeoutError, OSError)
+
+
+@dataclass
+class Route:
+    name: str | None  # fault route name (None: faults never apply)
+    call: Callable[[Request], Response]
+    app_id: str | None = None
+    endpoint_id: str | None = None
+    fal_host: bool = False  # queue/run hosts: every answer carries x-fal-request-id
+    platform: bool = False  # /v1: errors use the platform envelope
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+def _fixed(resp: Response) -> Callable[[Request], Response]:
+    return lambda req: resp
+
+
+def _not_found(message: str = "Not Found", **kw: Any) -> Route:
+    return Route(None, _fixed(detail(404, message)), **kw)
+
+
+def _method_not_allowed(allowed: str, **kw: Any) -> Route:
+    resp = detail(405, "Method Not Allowed")
+    resp.headers["Allow"] = allowed
+    return Route(None, _fixed(resp), **kw)
+
+
+def _inference_route(emu: Any, method: str, segs: list[str], run: bool) -> Route:
+    """Queue host at the root, sync run host under /run (one base URL, FAL_API.md §3)."""
+    host = {"fal_host": True}
+    if not segs or not all(SEGMENT.match(s) for s in segs):
+        return _not_found(**host)
+    n = 3 if segs[0] in NAMESPACES else 2
+    if len(segs) < n:  # bare alias such as "fast-sdxl": fal's server behaviour is unknown; 404
+        return _not_found(f"Application '{'/'.join(segs)}' not found; use owner/app", **host)
+    app_id, endpoint_id = "/".join(segs[:n]), "/".join(segs)
+    where = {"app_id": app_id, "endpoint_id": endpoint_id, **host}
+    queue = emu._queue
+    if run:
+        if method != "POST":
+            return _method_not_allowed("POST", **host)
+        return Route("run", lambda req: queue.run(req, app_id, endpoint_id), **where)
+    if "requests" in segs[n:]:
+        i = segs.index("requests", n)
+        rest = segs[i + 1:]
+        # The full-endpoint form (owner/app/path/requests/...) is accepted; the path is ignored.
+        where["endpoint_id"] = "/".join(segs[:i])
+        table = {
+            1: ("result", "GET", queue.result),
+            2: ("status", "GET", queue.status) if rest[1:] == ["status"] else
+               ("cancel", "PUT", queue.cancel) if rest[1:] == ["cancel"] else None,
+            3: ("stream", "GET", queue.stream) if rest[1:] == ["status", "stream"] else None,
+        }.get(len(rest))
+        if table is not None:
+            name, allowed, fn = table
+            if method != allowed:
+                return _method_not_allowed(allowed, **host)
+            rid = rest[0]
+            return Route(name, lambda req: fn(req, app_id, rid), **where)
+    if method != "POST":
+        return _method_not_allowed("POST", **host)
+    return Route("submit", lambda req: queue.submit(req, app_id, endpoint_id), **where)
+
+
+def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
+    api = emu._platform
+    table = {("models",): ("models", "GET", api.models), ("models", "pricing"): ("pricing", "GET", api.pricing),
+             ("models", "pricing", "estimate"): ("estimate", "POST", api.estimate)}
+    entry = table.get(tuple(segs))
+    envelope = {"error": {"type": "not_found", "message": "Resource not found"}}
+    if entry is None:
+        return Route(None, _fixed(json_response(404, envelope)), platform=True)
+    name, allowed, fn = entry
+    if method != allowed:
+        return Route(None, _fixed(json_response(405, {"error": {"type": "validation_error",
+                                                                 "message": f"Method not allowed; use {allowed}"}},
+                                                {"Allow": allowed})), platform=True)
+    return Route(name, fn, platform=True)
+
+
+def _storage_route(emu: Any, method: str, segs: list[str]) -> Route:
+    st = emu._storage
+    if segs == ["auth", "token"] and method == "POST":
+        return Route("storage_token", st.token)
+    if segs == ["upload", "initiate"] and method == "POST":
+        return Route("upload_initiate", st.initiate)
+    if len(segs) == 3 and segs[:2] == ["upload", "put"] and method == "PUT":
+        return Route("upload", lambda req: st.signed_put(req, segs[2]))
+    return _not_found()
+
+
+def _cdn_route(emu: Any, method: str, segs: list[str], path: str) -> Route:
+    st = emu._storage
+    if segs == ["files", "upload"] and method == "POST":
+        return Route("upload", st.upload)
+    if segs == ["files", "upload", "multipart"] and method == "POST":
+        return Route("multipart", st.multipart_create)
+    if segs[:1] == ["images"] and method == "GET":
+        return Route(None, st.get_image)
+    if len(segs) >= 3 and segs[0] == "files":
+        if len(segs) >= 6 and segs[3] == "multipart":
+            file_path = "/cdn/" + "/".join(segs[:3])
+            if len(segs) == 6 and segs[5] == "complete" and method == "POST":
+                return Route("multipart", lambda req: st.multipart_complete(req, file_path, segs[4]))
+            if len(segs) == 6 and method == "PUT":
+                return Route("multipart", lambda req: st.multipart_part(req, file_path, segs[4], segs[5]))
+        elif len(segs) == 3 and method == "GET":
+            return Route(None, st.get_file)
+    return _not_found()
+
+
+def resolve(emu: Any, method: str, path: str) -> Route:
+    if len(path) > 1 and path.endswith("/"):  # fal's SDK polls ".../status/" with a slash
+        path = path[:-1]
+    segs = path.split("/")[1:]
+    top = segs[0] if segs else ""
+    if top == "run":
+        return _inference_route(emu, method, segs[1:], run=True)
+    if top == "v1":
+        return _platform_route(emu, method, segs[1:])
+    if top == ".well-known":
+        if segs[1:] == ["jwks.json"] and method == "GET":
+            return Route("jwks", lambda req: json_response(200, emu.jwks(), {"Cache-Control": "max-age=3600"}))
+        return _not_found()
+    if top == "storage":
+        return _storage_route(emu, method, segs[1:])
+    if top == "cdn":
+        return _cdn_route(emu, method, segs[1:], path)
+    if top == "_emulator":
+        return Route(None, lambda req: control.handle(emu, req, segs[1:]))
+    return _inference_route(emu, method, segs, run=False)
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+def _reason(code: int) -> str:
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return REASONS.get(code, "Unknown")
+
+
+def fault_response(rule: FaultRule, route: Route) -> Response:
+    """The answer a status/ingress rule gives instead of doing the work."""
+    code = rule.status if rule.status is not None else 502
+    if rule.ingress and rule.body is None:
+        page = NGINX_PAGE.format(code=code, reason=_reason(code)).encode()
+        return Response(code, page, {"Content-Type": "text/html", "Server": "nginx"})
+    body = rule.body
+    if body is None:
+        if route.platform:
+            types = {401: "authorization_error", 403: "authorization_error", 404: "not_found",
+                     429: "rate_limited", 501: "not_implemented"}
+            kind = types.get(code, "server_error" if code >= 500 else "validation_error")
+            return json_response(code, {"error": {"type": kind, "message": _reason(code)}})
+        return detail(code, _reason(code))
+    if isinstance(body, (dict, list)):
+        return json_response(code, body)
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    try:
+        json.loads(raw)
+        ctype = "application/json"
+    except ValueError:
+        ctype = "text/plain; charset=utf-8"
+    return Response(code, raw, {"Content-Type": ctype})
+
+
+def _truncate(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """Yield ``limit`` bytes of ``chunks``, then cut the connection."""
+    for chunk in chunks:
+        if len(chunk) >= limit:
+            yield chunk[:limit]
+            break
+        limit -= len(chunk)
+        yield chunk
+    raise Drop()
+
+
+def body_fault(rule: FaultRule, resp: Response) -> Response:
+    """Replace a worked answer with a broken 200 (or cut it short)."""
+    keep = {k: v for k, v in resp.headers.items() if k.lower() == "x-fal-request-id"}
+    if rule.action == "invalid_json":
+        return Response(200, b'{"status": "IN_QUEUE", "request_id": "', {"Content-Type": "application/json", **keep})
+    if rule.action == "html":
+        page = b"<!DOCTYPE html><html><head><title>fal.ai</title></head><body><h1>Upstream error</h1></body></html>"
+        return Response(200, page, {"Content-Type": "text/html; charset=utf-8", **keep})
+    if rule.action == "empty":
+        return Response(200, b"", {"Content-Type": "application/json", **keep})
+    if rule.action == "big_body":
+        padded = PaddedBody(rule.size)
+        return Response(200, padded, {"Content-Type": "application/json", **keep}, padded.length)
+    if rule.action == "short_body":
+        if isinstance(resp.body, (bytes, bytearray)):
+            full = len(resp.body)
+            return Response(resp.status, _truncate([bytes(resp.body)], full // 2), resp.headers, max(full, 1))
+        if resp.length is not None:
+            return Response(resp.status, _truncate(resp.body, resp.length // 2), resp.headers, resp.length)
+        return Response(resp.status, _truncate(resp.body, 0), resp.headers, 1 << 20)
+    return resp
+
+
+# --- the handler -----------------------------------------------------------------------------
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # see module docstring
+    server_version = "fal-emulator"
+    sys_version = ""
+    timeout = 300  # an idle keep-alive connection is closed after this
+
+    def log_message(self, format: str, *args: Any) -> None:  # no access log: speed, quiet tests
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(16)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n < 0:
+            raise ValueError("negative Content-Length")
+        data = self.rfile.read(n) if n else b""
+        if len(data) != n:
+            raise ConnectionError("client closed before sending the whole body")
+        return data
+
+    def _dispatch(self) -> None:
+        emu = self.server.emulator
+        self._headers_sent = False
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.close_connection = True
+            self._send(detail(400, "Malformed request body framing"))
+            return
+        except QUIET_ERRORS:
+            self.close_connection = True
+            return
+        target = self.path
+        path = target.partition("?")[0]
+        emu.requests_log.append((self.command, target, dict(self.headers.items())))
+        req = Request(self.command, path, target, self.headers, body)
+        route = resolve(emu, self.command, path)
+        rule = emu.faults.match(route.name, route.app_id, route.endpoint_id, target)
+        req.fault = rule
+        try:
+            if rule is not None:
+                if rule.delay and emu._stopping.wait(rule.delay):
+                    return self._abort(False)
+                if rule.action in ("drop_before", "reset"):
+                    return self._abort(rule.action == "reset")
+                if rule.status is not None or rule.ingress:
+                    return self._send(self._finish(fault_response(rule, route), route, rule))
+            resp = route.call(req)
+            if rule is not None:
+                if rule.action in ("drop_after", "reset_after"):
+                    return self._abort(rule.action == "reset_after")
+                if rule.action in BODY_ACTIONS:
+                    resp = body_fault(rule, resp)
+            self._send(self._finish(resp, route, rule))
+        except Drop as drop:
+            self._abort(drop.rst)
+        except QUIET_ERRORS:  # the client went away mid-answer
+            self.close_connection = True
+        except Exception:
+            traceback.print_exc(file=sys.stderr)  # an emulator bug: make it loud
+            if self._headers_sent:
+                self._abort(False)
+            else:
+                self.close_connection = True
+                self._send(detail(500, "Internal Server Error (emulator bug)"))
+
+    @staticmethod
+    def _finish(resp: Response, route: Route, rule: FaultRule | None) -> Response:
+        if route.fal_host and resp.header("x-fal-request-id") is None:
+            import uuid
+            resp.headers["x-fal-request-id"] = str(uuid.uuid4())
+        if rule is not None:
+            for name, value in (rule.headers or {}).items():
+                resp.set_header(name, value)
+            if rule.drops_request_id:
+                resp.set_header("x-fal-request-id", None)
+        return resp
+
+    def _send(self, resp: Response) -> None:
+        lines = [f"HTTP/1.1 {resp.status} {_reason(resp.status)}\r\nServer: fal-emulator\r\n"]
+        body = resp.body
+        streamed = not isinstance(body, (bytes, bytearray))
+        if not streamed:
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        elif resp.length is not None:
+            lines.append(f"Content-Length: {resp.length}\r\n")
+        else:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        for name, value in resp.headers.items():
+            if name.lower() != "server" or value != "fal-emulator":
+                lines.append(f"{name}: {value}\r\n")
+        if self.close_connection:
+            lines.append("Connection: close\r\n")
+        head = "".join(lines).encode("latin-1") + b"\r\n"
+        write = self.wfile.write
+        self._headers_sent = True
+        if not streamed:
+            write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                write(body)
+            return
+        write(head)
+        if resp.length is not None:
+            for chunk in body:
+                write(chunk)
+            return
+        for chunk in body:  # chunked: every event reaches the client at once
+            if chunk:
+                write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        write(b"0\r\n\r\n")
+
+    def _abort(self, rst: bool) -> None:
+        """Close without (finishing) a response: FIN, or RST when ``rst`` (SO_LINGER 0)."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            if rst:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()  # the fd closes (with RST) when the handler's files close, no FIN first
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that tracks its connections so stop() can close and join them, and
+    does the TLS handshake in the connection's thread (not in the accept loop)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], emulator: Any, ssl_context: ssl.SSLContext | None) -> None:
+        self.emulator = emulator
+        self.ssl_context = ssl_context
+        self._conns: dict[Any, threading.Thread] = {}
+        self._conns_lock = threading.Lock()
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        t = threading.Thread(target=self._serve, args=(request, client_address), daemon=True,
+                             name="fal-emulator-conn")
+        with self._conns_lock:
+            self._conns[request] = t
+        t.start()
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            if self.ssl_context is not None:
+                request.settimeout(10)
+                request.do_handshake()
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._conns_lock:
+                self._conns.pop(request, None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], QUIET_ERRORS):
+            traceback.print_exc(file=sys.stderr)
+
+    def close_connections(self, timeout: float = 2.0) -> None:
+        with self._conns_lock:
+            conns = list(self._conns.items())
+        for sock, _ in conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for _, t in conns:
+            t.join(timeout)
