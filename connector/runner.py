@@ -15,7 +15,7 @@ from typing import Any
 from connector.config import Config
 from connector.context import ActionContext, EventSink
 from connector.errors import ActionError, InvalidInputError
-from connector.http.client import HttpClient
+from connector.http.client import HttpClient, redact
 from connector.models import Action
 from connector.plugins import get_plugin_manager
 from connector.validation import check_input, field_path
@@ -72,9 +72,6 @@ class Connector:
         for batch in self.plugin_manager.hook.register_actions():
             for action in batch or ():
                 self._add(action)
-        secret = self.config.api_key.get_secret_value() if self.config.api_key else ""
-        # The whole key, and its secret half, are scrubbed from every failure text.
-        self._secrets = [s for s in {secret, secret.partition(":")[2]} if len(s) >= 6]
 
     def _add(self, action: Action) -> None:
         if action.id in self._actions:
@@ -201,17 +198,7 @@ class Connector:
         return output
 
     def _scrub(self, value: Any) -> Any:
-        if not self._secrets:
-            return value
-        if isinstance(value, str):
-            for secret in self._secrets:
-                value = value.replace(secret, "[redacted]")
-            return value
-        if isinstance(value, list):
-            return [self._scrub(v) for v in value]
-        if isinstance(value, dict):
-            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
-        return value
+        return redact(value, self.http.secrets)  # the key never reaches a failure
 
 
 def _unknown_action(name: Any, known: list[str]) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def input_error(error: ValidationError) -> InvalidInputError:
         return InvalidInputError(_join(field, extra[0] if extra else "?"), f"is not an accepted field (accepted: {accepted})")
     if kind == "type":
         expected = " or ".join(value) if isinstance(value, list) else value
-        return InvalidInputError(field, f"expected {expected}, got {json_type(instance)} {short(instance)}")
+        got = json_type(instance) if instance is None or isinstance(instance, (dict, list)) else f"{json_type(instance)} {short(instance)}"
+        return InvalidInputError(field, f"expected {expected}, got {got}")
     if kind == "enum":
         return InvalidInputError(field, f"expected one of {', '.join(map(repr, value))}, got {short(instance)}")
     if kind == "const":

@@ -91,7 +91,7 @@ def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float
         return False
     try:
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
-            return False
+            return True  # fal will not stream this: poll at once instead of reopening
         for item in iter_sse(response):
             remaining = deadline_at - time.monotonic()
             if remaining <= 0 or ctx.cancelled.is_set():

@@ -59,6 +59,8 @@ class HttpClient:
         self.sleep = sleep
         self._keyed = config.keyed_origins()
         self._auth_header = f"Key {config.api_key.get_secret_value()}" if config.api_key else None
+        # fal may echo the key in an error body; it must not reach retry events or logs either.
+        self.secrets = secrets_of(config)
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
@@ -176,12 +178,12 @@ class HttpClient:
         verdict = classify_status(response.status_code, response.headers, policy.retry_class)
         error = HTTPStatusError(
             verdict.type,
-            describe_status(response),
+            redact(describe_status(response), self.secrets),
             response=response,
             status_code=response.status_code,
             retryable=verdict.retryable,
             fal_request_id=fal_request_id,
-            detail=error_detail(response),
+            detail=redact(error_detail(response), self.secrets),
         )
         retry_after = parse_retry_after(response.headers) if verdict.retry or verdict.type == "rate_limited" else None
         if retry_after is not None:
@@ -226,6 +228,27 @@ class HttpClient:
         else:
             message = f"{where}: could not connect or the connection dropped ({reason})"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
+
+
+def secrets_of(config: Config) -> list[str]:
+    """The whole key and its secret half, longest first, as texts to redact."""
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    return sorted((s for s in {key, key.partition(":")[2]} if len(s) >= 6), key=len, reverse=True)
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text, or JSON data) with every secret replaced by ``[redacted]``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
+    return value
 
 
 def _too_big(cap: int, response: requests.Response, fal_request_id: str | None) -> ActionError:

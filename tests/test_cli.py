@@ -1,0 +1,267 @@
+"""The fal-connector command line, run as a real subprocess from outside the checkout (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import connector
+
+NINE = [
+    "add_request_to_queue", "get_request_status", "stream_request_status", "get_request_response",
+    "cancel_request", "get_models", "get_pricing", "estimate_pricing", "get_jwks",
+]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_")}
+    # The subprocess runs the very package these tests imported, installed or not: its parent
+    # directory goes first on PYTHONPATH (the cwd is a temporary directory, not the checkout).
+    spec = importlib.util.find_spec("connector")
+    assert spec is not None and spec.origin
+    package_parent = str(Path(spec.origin).resolve().parent.parent)
+    assert Path(package_parent, "connector").resolve() == Path(connector.__file__).resolve().parent
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    # Point everything at a port nothing listens on, so no test can reach the real fal.ai.
+    for var in ("FAL_QUEUE_URL", "FAL_RUN_URL", "FAL_API_URL", "FAL_REST_URL", "FAL_CDN_URL"):
+        env[var] = "http://127.0.0.1:9"
+    env["FAL_JWKS_URL"] = "http://127.0.0.1:9/.well-known/jwks.json"
+    env["FAL_CONNECTOR_MAX_RETRIES"] = "0"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path):
+    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "connector", *args],
+            cwd=tmp_path,
+            env={**_env(), **(env or {})},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
+
+
+def only_json(stdout: str) -> Any:
+    """stdout holds exactly one JSON document and nothing else."""
+    return json.loads(stdout)
+
+
+def walk_refs(node: Any):
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from walk_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk_refs(value)
+
+
+def resolve(root: Any, ref: str) -> Any:
+    assert ref.startswith("#"), f"$ref {ref!r} points outside the printed object"
+    node = root
+    for part in [p for p in ref[1:].split("/") if p]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"$ref {ref!r} does not resolve"
+        node = node[part]
+    return node
+
+
+# -- actions / describe -----------------------------------------------------------------------
+
+
+def test_actions_json(cli):
+    result = cli("actions", "--json")
+    assert result.returncode == 0, result.stderr
+    actions = only_json(result.stdout)
+    assert isinstance(actions, list) and len(actions) >= 9
+    for a in actions:
+        assert {"id", "title", "aliases", "description"} <= set(a)
+        assert isinstance(a["aliases"], list) and a["title"] and a["description"]
+    ids = [a["id"] for a in actions]
+    assert set(NINE) <= set(ids)
+    assert len(ids) == len(set(ids))
+    by_id = {a["id"]: a for a in actions}
+    assert set(by_id["get_request_status"]["aliases"]) >= {"GetRequestStatus", "FAL_AI_QUEUE_GET_STATUS"}
+    assert set(by_id["add_request_to_queue"]["aliases"]) >= {"AddRequestToQueue", "FAL_AI_SUBMIT_ASYNC_JOB"}
+
+
+def test_actions_plain(cli):
+    result = cli("actions")
+    assert result.returncode == 0, result.stderr
+    for action_id in NINE:
+        assert action_id in result.stdout
+    assert "FAL_AI_QUEUE_GET_STATUS" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["get_request_status", "FAL_AI_GET_MODELS", "estimate_pricing", "cancel_request"])
+def test_describe(cli, name):
+    result = cli("describe", name)
+    assert result.returncode == 0, result.stderr
+    spec = only_json(result.stdout)
+    assert {"id", "title", "aliases", "description", "annotations", "input_schema", "output_schema"} <= set(spec)
+    assert spec["id"] in NINE
+    assert list(walk_refs(spec)), "the schemas use shared definitions, so some $ref is expected"
+    # every $ref is local and resolves inside the schema it belongs to, as printed
+    for key in ("input_schema", "output_schema"):
+        for ref in walk_refs(spec[key]):
+            resolve(spec[key], ref)
+
+
+def test_describe_schemas_validate_like_the_connector(cli):
+    from jsonschema import Draft202012Validator
+
+    spec = only_json(cli("describe", "get_request_status").stdout)
+    validator = Draft202012Validator(spec["input_schema"])
+    assert validator.is_valid({"app_id": "fal-ai/flux/dev", "request_id": "abc"})
+    assert not validator.is_valid({"app_id": "fal-ai/flux/dev", "request_id": "../x"})
+    out_validator = Draft202012Validator(spec["output_schema"])
+    assert out_validator.is_valid({
+        "success": True, "error": None, "failure": None, "status": "IN_QUEUE", "queue_position": 0,
+        "logs": [], "metrics": None, "job_error": None, "job_error_type": None,
+    })
+
+
+def test_describe_unknown(cli):
+    result = cli("describe", "nope")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["success"] is False and out["failure"]["type"] == "unknown_action"
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def test_run_invalid_request_id(cli):
+    result = cli("run", "get_request_status", "--input", '{"app_id":"fal-ai/flux/dev","request_id":"../x"}')
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["success"] is False
+    assert out["failure"]["type"] == "invalid_input"
+    assert out["failure"]["attempts"] == 0
+    assert "request_id" in out["error"]
+    assert set(out) == {"success", "error", "failure", "status", "queue_position", "logs", "metrics", "job_error", "job_error_type"}
+    assert result.stdout.count("\n") == 1  # exactly one JSON line
+    assert result.stderr  # the diagnostic goes to stderr
+
+
+def test_run_alias(cli):
+    result = cli("run", "GetRequestStatus", "--input", '{"app_id":"fal-ai/flux/dev","request_id":"."}')
+    assert result.returncode == 1
+    assert only_json(result.stdout)["failure"]["type"] == "invalid_input"
+
+
+@pytest.mark.parametrize("raw", ["{not json", "", "{'app_id': 'x'}", "[1,"])
+def test_run_invalid_json(cli, raw):
+    result = cli("run", "get_request_status", "--input", raw)
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["success"] is False
+    assert out["failure"]["type"] == "invalid_input"
+    assert set(out["failure"]) == {"type", "status_code", "retryable", "attempts", "fal_request_id", "retry_after", "detail"}
+
+
+def test_run_input_from_file(cli, tmp_path):
+    (tmp_path / "in.json").write_text(json.dumps({"app_id": "fal-ai/flux/dev", "request_id": "../x"}))
+    result = cli("run", "get_request_status", "--input", "@in.json")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "invalid_input" and "request_id" in out["error"]
+
+
+def test_run_input_from_absolute_file(cli, tmp_path):
+    path = tmp_path / "sub" / "in.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"app_id": 42, "request_id": "abc"}))
+    result = cli("run", "get_request_status", "--input", f"@{path}")
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "invalid_input" and "app_id" in out["error"]
+
+
+def test_run_input_from_stdin(cli):
+    result = cli("run", "get_request_status", "--input", "-", stdin='{"app_id": "fal-ai/flux/dev", "logs": "yes", "request_id": "abc"}')
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "invalid_input" and "logs" in out["error"]
+
+
+def test_run_unreadable_file(cli):
+    result = cli("run", "get_request_status", "--input", "@does-not-exist.json")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "invalid_input"
+    assert "does-not-exist.json" in out["error"]
+
+
+def test_run_directory_as_file(cli, tmp_path):
+    (tmp_path / "adir").mkdir()
+    result = cli("run", "get_request_status", "--input", "@adir")
+    assert result.returncode == 1
+    assert only_json(result.stdout)["failure"]["type"] == "invalid_input"
+
+
+def test_run_unknown_action(cli):
+    result = cli("run", "nope", "--input", "{}")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "unknown_action"
+
+
+def test_run_missing_credentials(cli):
+    result = cli("run", "get_request_status", "--input", '{"app_id": "fal-ai/flux/dev", "request_id": "abc"}')
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "missing_credentials"
+    assert out["failure"]["attempts"] == 0
+
+
+def test_run_without_input_means_empty_object(cli):
+    result = cli("run", "get_pricing")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "invalid_input" and "endpoint_id" in out["error"]
+
+
+def test_run_network_failure_is_data(cli):
+    # jwks needs no key; nothing listens on port 9, so this is a connection failure, printed as data
+    result = cli("run", "get_jwks")
+    assert result.returncode == 1
+    out = only_json(result.stdout)
+    assert out["failure"]["type"] == "connection_error"
+    assert out["failure"]["attempts"] == 1  # FAL_CONNECTOR_MAX_RETRIES=0 from the environment
+
+
+def test_key_never_printed(cli):
+    key = "cli-key-id:cli-key-secret-abcdef"
+    result = cli("run", "get_request_status", "--input", '{"app_id": "fal-ai/flux/dev", "request_id": "abc"}', env={"FAL_KEY": key})
+    assert result.returncode == 1
+    assert only_json(result.stdout)["failure"]["type"] == "connection_error"
+    assert "cli-key-secret-abcdef" not in result.stdout + result.stderr
+
+
+# -- usage errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("frobnicate",), ("run", "get_jwks", "--bogus"), ("actions", "--yaml"), ("run",), ("describe",), ()],
+    ids=["unknown-subcommand", "unknown-option", "unknown-actions-option", "run-no-action", "describe-no-action", "nothing"],
+)
+def test_usage_errors_exit_2_with_nothing_on_stdout(cli, args):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr  # usage goes to stderr

@@ -1,0 +1,136 @@
+"""The API key never shows: not in outputs, logs, exceptions or reprs (CONTRACT §5 "never contains the API key")."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+
+import pytest
+import requests
+
+RID = "80e732af-660e-45cd-bd63-580e4f2a94cc"
+Q = "https://queue.test/fal-ai/flux"
+STATUS_INPUT = {"app_id": "fal-ai/flux/dev", "request_id": RID}
+
+
+def leaks(text: str, key: str) -> list[str]:
+    secret = key.partition(":")[2]
+    return [s for s in (key, secret) if s in text]
+
+
+def record_texts(record: logging.LogRecord) -> list[str]:
+    texts = [record.getMessage(), repr(record.args), str(record.msg)]
+    if record.exc_info:
+        texts.append("".join(traceback.format_exception(*record.exc_info)))
+    if record.exc_text:
+        texts.append(record.exc_text)
+    texts.extend(repr(v) for k, v in vars(record).items() if k not in ("msg", "args", "exc_info", "exc_text"))
+    return texts
+
+
+@pytest.fixture
+def echoing_fal(mocked, fake_key):
+    """fal answers that echo the key back in every way a body can."""
+    secret = fake_key.partition(":")[2]
+    mocked.get(f"{Q}/requests/{RID}/status", status=401, json={"detail": f"Invalid key: Key {fake_key}"})
+    mocked.get(f"{Q}/requests/{RID}", status=422, json={"detail": [
+        {"loc": ["body", "api_key"], "msg": f"the key {fake_key} is not allowed here", "type": "value_error", "input": secret},
+    ]})
+    mocked.put(f"{Q}/requests/{RID}/cancel", status=503, body=f"upstream saw Authorization: Key {fake_key}")
+    mocked.post(f"{Q}/dev", status=500, json={"error": fake_key, "nested": {secret: [secret]}},
+                headers={"x-fal-request-id": "r1"})
+    mocked.get("https://api.test/v1/models", status=400, json={"error": {"type": "validation_error", "message": f"bad {secret}"}})
+    mocked.get("https://api.test/v1/models/pricing", status=200, body=f"not json {fake_key}")
+    mocked.post("https://api.test/v1/models/pricing/estimate", body=requests.exceptions.ConnectionError(f"boom with {fake_key}"))
+    mocked.get(f"https://queue.test/fal-ai/other/requests/{RID}/status", status=429, json={"detail": f"slow down {secret}"})
+    mocked.get(f"https://queue.test/fal-ai/stream/requests/{RID}/status/stream",
+               body=f"data: {{\"status\": \"IN_QUEUE\"}}\n\ndata: {{broken {fake_key}\n\n".encode(),
+               content_type="text/event-stream")
+    mocked.get("https://rest.test/.well-known/jwks.json", json={"keys": [{"kty": "OKP", "note": "public"}]})
+    return mocked
+
+
+RUNS = [
+    ("get_request_status", STATUS_INPUT),
+    ("get_request_status", {**STATUS_INPUT, "logs": True}),
+    ("get_request_response", STATUS_INPUT),
+    ("cancel_request", STATUS_INPUT),
+    ("add_request_to_queue", {"app_id": "fal-ai/flux/dev", "data": {"prompt": "x"}}),
+    ("get_models", {"q": "x"}),
+    ("get_pricing", {"endpoint_id": "fal-ai/flux/dev"}),
+    ("estimate_pricing", {"estimate_type": "historical_api_price", "endpoints": {"a/b": {"call_quantity": 1}}}),
+    ("get_request_status", {"app_id": "fal-ai/other", "request_id": RID}),
+    ("stream_request_status", {"app_id": "fal-ai/stream", "request_id": RID}),
+    ("get_jwks", {}),
+    ("get_request_status", {"app_id": "fal-ai/flux", "request_id": "../x"}),
+    ("nope", {}),
+]
+
+
+def test_key_never_leaks(conn, echoing_fal, caplog, fake_key, check_output):
+    caplog.set_level(logging.DEBUG)  # the root logger: every logger's records
+    events: list[dict] = []
+    outputs = []
+    for action, inputs in RUNS:
+        out = conn.run(action, inputs, on_event=events.append)
+        if conn.action(action):
+            check_output(conn, action, out)
+        outputs.append(out)
+    # the runs above really went through failures that carried the key
+    types = {o["failure"]["type"] for o in outputs if o["failure"]}
+    assert {"auth_error", "model_error", "server_error", "http_error", "invalid_response", "rate_limited"} <= types
+    assert len(echoing_fal.calls) > 10
+
+    for out in outputs:
+        assert not leaks(json.dumps(out), fake_key), out
+    for event in events:
+        assert not leaks(json.dumps(event, default=repr), fake_key), event
+    for record in caplog.records:
+        for text in record_texts(record):
+            assert not leaks(text, fake_key), (record.name, text[:300])
+    assert not leaks(caplog.text, fake_key)
+    assert not leaks(repr(conn), fake_key)
+    assert not leaks(str(conn), fake_key)
+    assert not leaks(repr(conn.config), fake_key)
+    assert not leaks(str(conn.config), fake_key)
+    assert not leaks(repr(conn.config.model_dump()), fake_key)
+
+
+def test_scrubbed_detail_keeps_its_shape(conn, echoing_fal, fake_key):
+    out = conn.run("get_request_response", STATUS_INPUT)
+    detail = out["failure"]["detail"]
+    assert isinstance(detail, list) and detail[0]["loc"] == ["body", "api_key"]
+    assert "[redacted]" in detail[0]["msg"] or fake_key not in detail[0]["msg"]
+    assert not leaks(json.dumps(detail), fake_key)
+
+
+def test_exceptions_raised_inside_carry_no_key(conn, mocked, fake_key):
+    """The ActionError the HTTP layer raises (before the runner scrubs) has no key in its text."""
+    from connector.context import ActionContext
+    from connector.errors import ActionError
+
+    mocked.get(f"{Q}/requests/{RID}/status", status=401, json={"detail": f"bad key {fake_key}"})
+    ctx = ActionContext(conn, conn.action("get_request_status"))
+    with pytest.raises(ActionError) as info:
+        ctx.request("GET", f"{Q}/requests/{RID}/status")
+    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + str(info.value.failure())
+    assert not leaks(text, fake_key)
+
+
+def test_handler_exception_with_key_is_scrubbed(make_conn, fake_key, caplog):
+    """Even a buggy plugin that raises with the key in its message does not leak it in the output."""
+    from connector import Action, hookimpl
+    from connector.manifest import manifest_spec
+
+    class Buggy:
+        @hookimpl
+        def register_actions(self):
+            def handler(inputs, context):
+                raise RuntimeError(f"oops {fake_key}")
+            return [Action(manifest_spec("get_jwks"), handler)]
+
+    conn = make_conn(plugins=[Buggy()])
+    out = conn.run("get_jwks", {})
+    assert out["success"] is False
+    assert not leaks(json.dumps(out), fake_key)
