@@ -73,6 +73,11 @@ class Job:
         """When the job leaves the queue (start, timeout or cancel, whichever is first)."""
         return min(self.start_at, self.timeout_at, INF if self.cancelled_at is None else self.cancelled_at)
 
+    @property
+    def queue_order(self) -> tuple[float, int, int]:
+        """Who is ahead of whom: start time, then normal before low, then submit order."""
+        return (self.start_at, self.priority == "low", self.seq)
+
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "app_id": self.app_id, "endpoint_id": self.endpoint_id,
                 "status": self.state, "priority": self.priority, "input": self.input,
@@ -138,9 +143,8 @@ class JobStore:
     def queue_position(self, job: Job, now: float) -> int:
         """Jobs of the same app still queued that will start before this one."""
         with self._lock:
-            me = (job.start_at, job.seq)
-            return sum(1 for k in self._prune(job.app_id, now)
-                       if k is not job and (k.start_at, k.seq) < me)
+            me = job.queue_order
+            return sum(1 for k in self._prune(job.app_id, now) if k is not job and k.queue_order < me)
 
     def queue_length(self, app_id: str, now: float) -> int:
         with self._lock:
@@ -214,12 +218,14 @@ class JobStore:
         with self._lock:
             self.changed.notify_all()
 
-    def wait(self, timeout: float) -> None:
-        """Sleep until ``timeout`` passes or any job changes."""
+    def wait(self, timeout: float, stopping: threading.Event) -> None:
+        """Sleep until ``timeout`` passes, any job changes or the emulator stops. ``stopping``
+        is checked under the lock that notify() takes, so a stop is never missed."""
         if timeout <= 0:
             return
         with self._lock:
-            self.changed.wait(timeout)
+            if not stopping.is_set():
+                self.changed.wait(timeout)
 
     # --- internals (call with the lock held) -----------------------------------------------
 

@@ -255,7 +255,7 @@ class QueueAPI:
             if now - last_write >= ping:
                 yield b": ping\n\n"
                 last_write = now
-            store.wait(min(store.next_change(job, now), last_write + ping) - clock())
+            store.wait(min(store.next_change(job, now), last_write + ping) - clock(), self.stopping)
 
     def run(self, req: Request, app_id: str, endpoint_id: str) -> Response:
         """Sync run: the model output directly, after the model's queue + run time."""

@@ -1,4 +1,5 @@
-"""HTTP plumbing: the threaded server, URL routing, response writing and fault application.
+"""HTTP plumbing: the threaded server, response writing and fault application (routing is
+routes.py).
 
 Performance notes (a status call must cost well under 1 ms of server time):
 * ``disable_nagle_algorithm``: without TCP_NODELAY a keep-alive response can wait ~40 ms for a
@@ -12,160 +13,27 @@ from __future__ import annotations
 
 import http
 import json
-import re
+import selectors
 import socket
+import socketserver
 import ssl
 import struct
 import sys
 import threading
 import traceback
-from dataclasses import dataclass
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from . import control
 from .faults import BODY_ACTIONS, FaultRule
 from .models import PaddedBody
+from .routes import Route, resolve
 from .wire import Drop, Request, Response, detail, json_response
 
-NAMESPACES = ("workflows", "comfy")
-SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REASONS = {499: "Client Closed Request"}
 NGINX_PAGE = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
               "<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 QUIET_ERRORS = (ConnectionError, ssl.SSLError, TimeoutError, OSError)
-
-
-@dataclass
-class Route:
-    name: str | None  # fault route name (None: faults never apply)
-    call: Callable[[Request], Response]
-    app_id: str | None = None
-    endpoint_id: str | None = None
-    fal_host: bool = False  # queue/run hosts: every answer carries x-fal-request-id
-    platform: bool = False  # /v1: errors use the platform envelope
-
-
-# --- routing ---------------------------------------------------------------------------------
-
-def _fixed(resp: Response) -> Callable[[Request], Response]:
-    return lambda req: resp
-
-
-def _not_found(message: str = "Not Found", **kw: Any) -> Route:
-    return Route(None, _fixed(detail(404, message)), **kw)
-
-
-def _method_not_allowed(allowed: str, **kw: Any) -> Route:
-    resp = detail(405, "Method Not Allowed")
-    resp.headers["Allow"] = allowed
-    return Route(None, _fixed(resp), **kw)
-
-
-def _inference_route(emu: Any, method: str, segs: list[str], run: bool) -> Route:
-    """Queue host at the root, sync run host under /run (one base URL, FAL_API.md §3)."""
-    host = {"fal_host": True}
-    if not segs or not all(SEGMENT.match(s) for s in segs):
-        return _not_found(**host)
-    n = 3 if segs[0] in NAMESPACES else 2
-    if len(segs) < n:  # bare alias such as "fast-sdxl": fal's server behaviour is unknown; 404
-        return _not_found(f"Application '{'/'.join(segs)}' not found; use owner/app", **host)
-    app_id, endpoint_id = "/".join(segs[:n]), "/".join(segs)
-    where = {"app_id": app_id, "endpoint_id": endpoint_id, **host}
-    queue = emu._queue
-    if run:
-        if method != "POST":
-            return _method_not_allowed("POST", **host)
-        return Route("run", lambda req: queue.run(req, app_id, endpoint_id), **where)
-    if "requests" in segs[n:]:
-        i = segs.index("requests", n)
-        rest = segs[i + 1:]
-        # The full-endpoint form (owner/app/path/requests/...) is accepted; the path is ignored.
-        where["endpoint_id"] = "/".join(segs[:i])
-        table = {
-            1: ("result", "GET", queue.result),
-            2: ("status", "GET", queue.status) if rest[1:] == ["status"] else
-               ("cancel", "PUT", queue.cancel) if rest[1:] == ["cancel"] else None,
-            3: ("stream", "GET", queue.stream) if rest[1:] == ["status", "stream"] else None,
-        }.get(len(rest))
-        if table is not None:
-            name, allowed, fn = table
-            if method != allowed:
-                return _method_not_allowed(allowed, **host)
-            rid = rest[0]
-            return Route(name, lambda req: fn(req, app_id, rid), **where)
-    if method != "POST":
-        return _method_not_allowed("POST", **host)
-    return Route("submit", lambda req: queue.submit(req, app_id, endpoint_id), **where)
-
-
-def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
-    api = emu._platform
-    table = {("models",): ("models", "GET", api.models), ("models", "pricing"): ("pricing", "GET", api.pricing),
-             ("models", "pricing", "estimate"): ("estimate", "POST", api.estimate)}
-    entry = table.get(tuple(segs))
-    envelope = {"error": {"type": "not_found", "message": "Resource not found"}}
-    if entry is None:
-        return Route(None, _fixed(json_response(404, envelope)), platform=True)
-    name, allowed, fn = entry
-    if method != allowed:
-        return Route(None, _fixed(json_response(405, {"error": {"type": "validation_error",
-                                                                 "message": f"Method not allowed; use {allowed}"}},
-                                                {"Allow": allowed})), platform=True)
-    return Route(name, fn, platform=True)
-
-
-def _storage_route(emu: Any, method: str, segs: list[str]) -> Route:
-    st = emu._storage
-    if segs == ["auth", "token"] and method == "POST":
-        return Route("storage_token", st.token)
-    if segs == ["upload", "initiate"] and method == "POST":
-        return Route("upload_initiate", st.initiate)
-    if len(segs) == 3 and segs[:2] == ["upload", "put"] and method == "PUT":
-        return Route("upload", lambda req: st.signed_put(req, segs[2]))
-    return _not_found()
-
-
-def _cdn_route(emu: Any, method: str, segs: list[str], path: str) -> Route:
-    st = emu._storage
-    if segs == ["files", "upload"] and method == "POST":
-        return Route("upload", st.upload)
-    if segs == ["files", "upload", "multipart"] and method == "POST":
-        return Route("multipart", st.multipart_create)
-    if segs[:1] == ["images"] and method == "GET":
-        return Route(None, st.get_image)
-    if len(segs) >= 3 and segs[0] == "files":
-        if len(segs) >= 6 and segs[3] == "multipart":
-            file_path = "/cdn/" + "/".join(segs[:3])
-            if len(segs) == 6 and segs[5] == "complete" and method == "POST":
-                return Route("multipart", lambda req: st.multipart_complete(req, file_path, segs[4]))
-            if len(segs) == 6 and method == "PUT":
-                return Route("multipart", lambda req: st.multipart_part(req, file_path, segs[4], segs[5]))
-        elif len(segs) == 3 and method == "GET":
-            return Route(None, st.get_file)
-    return _not_found()
-
-
-def resolve(emu: Any, method: str, path: str) -> Route:
-    if len(path) > 1 and path.endswith("/"):  # fal's SDK polls ".../status/" with a slash
-        path = path[:-1]
-    segs = path.split("/")[1:]
-    top = segs[0] if segs else ""
-    if top == "run":
-        return _inference_route(emu, method, segs[1:], run=True)
-    if top == "v1":
-        return _platform_route(emu, method, segs[1:])
-    if top == ".well-known":
-        if segs[1:] == ["jwks.json"] and method == "GET":
-            return Route("jwks", lambda req: json_response(200, emu.jwks(), {"Cache-Control": "max-age=3600"}))
-        return _not_found()
-    if top == "storage":
-        return _storage_route(emu, method, segs[1:])
-    if top == "cdn":
-        return _cdn_route(emu, method, segs[1:], path)
-    if top == "_emulator":
-        return Route(None, lambda req: control.handle(emu, req, segs[1:]))
-    return _inference_route(emu, method, segs, run=False)
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -321,7 +189,6 @@ class Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _finish(resp: Response, route: Route, rule: FaultRule | None) -> Response:
         if route.fal_host and resp.header("x-fal-request-id") is None:
-            import uuid
             resp.headers["x-fal-request-id"] = str(uuid.uuid4())
         if rule is not None:
             for name, value in (rule.headers or {}).items():
@@ -390,9 +257,40 @@ class Server(ThreadingHTTPServer):
         self.ssl_context = ssl_context
         self._conns: dict[Any, threading.Thread] = {}
         self._conns_lock = threading.Lock()
+        self._stopped = False
+        self._wake_r, self._wake_w = socket.socketpair()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, Handler)
+
+    def serve(self) -> None:
+        """Accept loop. Unlike serve_forever (which polls for shutdown every poll_interval),
+        it sleeps in select() until a connection arrives or stop() writes to the wake pipe,
+        so stop() returns at once and an idle emulator burns no CPU."""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopped:
+                for key, _ in sel.select():
+                    if key.fileobj is self and not self._stopped:
+                        self._handle_request_noblock()
+
+    def stop_serving(self) -> None:
+        self._stopped = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()

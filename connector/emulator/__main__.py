@@ -1,0 +1,7 @@
+"""``python -m connector.emulator [--host H] [--port P] [--tls] [--api-key K]``."""
+
+import sys
+
+from .cli import run
+
+sys.exit(run())
