@@ -69,12 +69,14 @@ def _steps(conn: Any, model: str, slow_model: str | None, where: str) -> int:
     _say(f"   queued as request {request_id} (position {out['queue_position']})")
 
     _say("4. Follow it live (status stream; progress on stderr)")
-    last = None
+    last, seen = None, set()
     for event in conn.stream("stream_request_status", {"app_id": model, "request_id": request_id, "logs": True, "timeout": 120}):
         line = event["status"] + (f" — queue position {event['queue_position']}" if event["queue_position"] is not None else "")
         _err(f"   · {line}")
-        for entry in event["logs"]:
-            _err(f"       log: {entry.get('message')}")
+        for entry in event["logs"]:  # fal resends recent logs with each event: show new ones
+            if (entry.get("timestamp"), entry.get("message")) not in seen:
+                seen.add((entry.get("timestamp"), entry.get("message")))
+                _err(f"       log: {entry.get('message')}")
         last = event
     if not last or last["status"] != "COMPLETED":
         _say("   the stream ended before COMPLETED")
