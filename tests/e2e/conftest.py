@@ -1,0 +1,180 @@
+"""Fixtures for the end-to-end tests: the connector against the local fal.ai emulator over
+real loopback sockets (no ``responses``, no mocks).
+
+    emu               a running Emulator (no key: accepts any), quick pings and webhook retries
+    keyed_emu         a running Emulator that enforces ``KEY``
+    make_conn         ``make_conn(emulator=None, **options)`` -> a Connector pointed at it, with
+                      small timeouts and backoff; closed at teardown
+    conn              ``make_conn()`` on ``emu``
+    wait_for          ``wait_for(predicate, timeout=5)`` -> the predicate's first truthy value
+    webhook_receiver  a tiny HTTP server on 127.0.0.1 recording raw deliveries (see Receiver)
+    free_port         a TCP port on 127.0.0.1 that nothing listens on (at the time of the call)
+    cli_env           ``cli_env(emulator=None, **extra)`` -> an environment for a subprocess that
+                      carries no FAL_* variable of the outer process (``emulator`` adds its own)
+
+``fal_emulator`` / ``fal_connector`` are the product's own fixtures (``connector.testing``).
+With fal-connector installed they come from its pytest11 entry point; in a bare checkout they
+do not, and a non-root conftest may not use ``pytest_plugins``, so they are imported here.
+A conftest definition simply shadows the identical plugin one, so both ways work.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from connector.emulator import Emulator
+from connector.testing import connector_for, fal_connector, fal_emulator  # noqa: F401  (fixtures, see above)
+
+KEY = "e2e-key-id:e2e-key-secret-0123456789"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Quick but not instant: every connector call has a small read timeout and backoff, so the
+# failure paths finish in well under a second per retry.
+CONN_DEFAULTS: dict[str, Any] = {"timeout": 2.0, "retry_deadline": 10.0, "backoff_base": 0.01, "backoff_max": 0.05}
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    e = Emulator(ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+@pytest.fixture
+def keyed_emu() -> Iterator[Emulator]:
+    e = Emulator(api_key=KEY, ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+@pytest.fixture
+def make_conn(emu: Emulator) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def make(emulator: Emulator | None = None, **options: Any) -> Any:
+        conn = connector_for(emulator or emu, **{**CONN_DEFAULTS, **options})
+        made.append(conn)
+        return conn
+
+    yield make
+    for conn in made:
+        conn.close()
+
+
+@pytest.fixture
+def conn(make_conn: Callable[..., Any]) -> Any:
+    return make_conn()
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    return _wait_for
+
+
+class Receiver:
+    """Records every POST (raw header pairs and raw body bytes) and answers 200.
+
+    ``url`` is where to point ``webhook_url``; ``wait(n)`` blocks until n deliveries arrived.
+    The server thread is a daemon and the fixture shuts it down, so it never outlives the test.
+    """
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._cond:
+                    receiver.deliveries.append((dict(self.headers.items()), body))
+                    receiver._cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fal/webhook"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def wait(self, n: int = 1, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.deliveries) >= n, timeout):
+                raise AssertionError(f"{len(self.deliveries)} webhook deliveries within {timeout} s, expected {n}")
+            return list(self.deliveries)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cli_env() -> Callable[..., dict[str, str]]:
+    """An environment for ``python -m connector`` subprocesses: the outer FAL_* variables and
+    proxies removed, the checkout importable, and (optionally) an emulator's FAL_* lines."""
+
+    def make(emulator: Emulator | None = None, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("FAL_") and k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
+        env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONUNBUFFERED"] = "1"
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        if emulator is not None:
+            env.update(emulator.env())
+        env.update(extra)
+        return env
+
+    return make
+
+
+@pytest.fixture
+def python() -> list[str]:
+    return [sys.executable, "-m", "connector"]
