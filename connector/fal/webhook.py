@@ -17,15 +17,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
 
+if TYPE_CHECKING:  # cryptography is imported when a signature is checked, not by every run
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 HEADERS = ("x-fal-webhook-request-id", "x-fal-webhook-user-id", "x-fal-webhook-timestamp", "x-fal-webhook-signature")
 JWKS_MAX_AGE = 24 * 3600  # fal: "do not cache longer than 24 hours"
+# A forced re-fetch (no key verified) happens at most this often, so a flood of forged
+# deliveries cannot become a flood of requests to fal's JWKS URL.
+JWKS_REFRESH_GAP = 30.0
 
 
 class WebhookVerificationError(ActionError):
@@ -46,6 +49,8 @@ class Delivery:
 
 def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
     """The Ed25519 keys of a JWKS; other kinds and malformed entries are skipped."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     keys = []
     for entry in jwks.get("keys", []) if isinstance(jwks, dict) else []:
         if not isinstance(entry, dict) or entry.get("kty", "OKP") != "OKP" or entry.get("crv", "Ed25519") != "Ed25519":
@@ -73,7 +78,7 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
     except ValueError:
         raise WebhookVerificationError(f"X-Fal-Webhook-Timestamp {stamp[:40]!r} is not a Unix time in seconds") from None
     skew = abs((time.time() if now is None else now) - timestamp)
-    if skew > tolerance:
+    if not skew <= tolerance:  # written so that a NaN tolerance refuses, never accepts
         raise WebhookVerificationError(f"timestamp is {skew:.0f} s away from now, outside the ±{tolerance:g} s tolerance (stale or replayed)")
     try:
         signature = bytes.fromhex(signature_hex)
@@ -91,6 +96,8 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
 
 
 def signed_by_any(keys: list[Ed25519PublicKey], message: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     for key in keys:
         try:
             key.verify(signature, message)
@@ -123,18 +130,25 @@ def verify_delivery(
 class JwksCache:
     """The JWKS, kept at most 24 h, re-fetched on demand; shared by a Connector's threads."""
 
-    def __init__(self, max_age: float = JWKS_MAX_AGE) -> None:
+    def __init__(self, max_age: float = JWKS_MAX_AGE, refresh_gap: float = JWKS_REFRESH_GAP) -> None:
         self.max_age = max_age
+        self.refresh_gap = refresh_gap
         self._lock = threading.Lock()
         self._jwks: Any = None
         self._fetched_at = 0.0
+        self._forced_at: float | None = None
 
     def get(self, fetch: Callable[[], Any], force: bool = False) -> Any:
         with self._lock:
-            fresh = self._jwks is not None and time.monotonic() - self._fetched_at < self.max_age
+            now = time.monotonic()
+            fresh = self._jwks is not None and now - self._fetched_at < self.max_age
+            if force and fresh and self._forced_at is not None and now - self._forced_at < self.refresh_gap:
+                force = False  # re-fetched moments ago: the keys cannot have rotated again
             if force or not fresh:
                 self._jwks = fetch()
                 self._fetched_at = time.monotonic()
+                if force:
+                    self._forced_at = self._fetched_at
             return self._jwks
 
 
