@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", default=None, help="require this API key (default: accept any)")
     p.set_defaults(func=cmd_emulator)
 
+    p = sub.add_parser("export", help="print tool definitions of every action for an agent platform (JSON)")
+    p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
+                   help="openai (strict function tools), anthropic, mcp, or jsonschema (default openai)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("mcp", help="serve the actions as an MCP server over stdio (needs the 'mcp' extra)")
+    p.add_argument("--text", choices=("summary", "json"), default="summary",
+                   help="text content of results: a short summary (default) or the whole output as JSON")
+    p.set_defaults(func=cmd_mcp)
+
     p = sub.add_parser("demo", help="run a whole job end to end (on the embedded emulator without FAL_KEY)")
     p.add_argument("--real", action="store_true", help="with FAL_KEY set: really call fal.ai (this bills your account)")
     p.set_defaults(func=cmd_demo)
@@ -157,6 +167,24 @@ def _progress(event: dict[str, Any]) -> None:
     elif kind in ("submitted", "cancelling"):
         sys.stderr.write(f"[{event['action']}] {kind} {event.get('request_id', '')}\n")
     sys.stderr.flush()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from connector.config import ConfigError
+
+    try:
+        conn = _connector()
+    except ConfigError as exc:
+        _print(_failure("invalid_input", str(exc)))
+        return 1
+    _print(conn.tool_specs(args.format))
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from connector.agents.mcp_server import main as mcp_main
+
+    return mcp_main(args)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

@@ -25,6 +25,10 @@ _ENV = {
     "max_retries": "FAL_CONNECTOR_MAX_RETRIES",
     "retry_deadline": "FAL_CONNECTOR_RETRY_DEADLINE",
     "max_response_bytes": "FAL_CONNECTOR_MAX_RESPONSE_BYTES",
+    # Agent platforms (connector.agents, connector.default_plugins.guardrails).
+    "allowed_models": "FAL_CONNECTOR_ALLOWED_MODELS",
+    "max_cost_usd": "FAL_CONNECTOR_MAX_COST_USD",
+    "max_tool_result_bytes": "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES",
 }
 
 # Hosts whose configured origin may receive the API key (CONTRACT §2). jwks and cdn never do.
@@ -56,6 +60,28 @@ class Config(BaseModel):
     # Exponential backoff between retries when the answer carries no Retry-After.
     backoff_base: float = Field(0.5, ge=0)
     backoff_max: float = Field(8.0, ge=0)
+    # Cost guardrails (connector.default_plugins.guardrails) for the billable actions. None means
+    # not configured. allowed_models: fnmatch globs against the normalised endpoint id (the env
+    # variable is comma-separated; an empty list allows no model). max_cost_usd: the largest
+    # estimated cost of one call.
+    allowed_models: tuple[str, ...] | None = None
+    max_cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    # Largest tool result (compact JSON bytes) call_tool and the MCP server return to an agent.
+    max_tool_result_bytes: int = Field(100_000, ge=1024)
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key(cls, value: Any) -> Any:
+        # It goes into an HTTP header: a stray newline (a key read from a file) is trimmed, and
+        # anything that cannot be a header value is refused here, not at the first request.
+        # The message never repeats the key.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = value.strip()
+            if not value or any(not "\x21" <= ch <= "\x7e" for ch in value):
+                raise ValueError("must be printable ASCII without spaces or control characters (check FAL_KEY)")
+        return value
 
     @field_validator("queue_url", "run_url", "api_url", "jwks_url", "rest_url", "cdn_url")
     @classmethod
@@ -66,6 +92,20 @@ class Config(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            patterns = [p.strip() for p in value.split(",") if p.strip()]
+            if not patterns:
+                raise ValueError("expected comma-separated glob patterns such as 'fal-ai/flux/*'")
+            return tuple(patterns)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if not all(isinstance(p, str) and p.strip() for p in value):
+                raise ValueError("every pattern must be a non-empty string")
+            return tuple(p.strip() for p in value)
+        return value
 
     @property
     def connect_timeout(self) -> float:

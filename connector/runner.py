@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import traceback
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -150,6 +151,34 @@ class Connector:
         finally:
             cancelled.set()  # the consumer stopped early: let the worker wind down
 
+    # -- agent platforms (connector.agents) ----------------------------------------------
+
+    def tool_specs(self, format: str = "openai") -> list[dict[str, Any]]:
+        """Tool definitions of every action for ``openai`` (strict), ``anthropic``, ``mcp`` or ``jsonschema``."""
+        from connector.agents.export import tool_specs
+
+        return tool_specs(self, format)
+
+    def call_tool(
+        self, name: str, arguments: Any = None, *, on_event: EventSink | None = None, cancelled: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """Run one agent tool call; the output, made agent-safe (no inline media, at most
+        ``max_tool_result_bytes``). ``arguments`` may be a dict or a JSON string; ``null`` for an
+        optional field means not given. Setting ``cancelled`` asks a following action to stop."""
+        from connector.agents.results import agent_output
+        from connector.agents.tools import find_action, prepare_arguments
+
+        found = find_action(self, name)
+        if found is None:
+            return _unknown_action(name, list(self._actions))
+        try:
+            inputs = prepare_arguments(found, arguments)
+        except ActionError as exc:
+            output = self._failure(found, exc, ActionContext(self, found))
+        else:
+            output = self._run(found, inputs, on_event, cancelled)
+        return agent_output(found, output, self.config.max_tool_result_bytes)
+
     def _run(self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None) -> dict[str, Any]:
         ctx = ActionContext(self, action, on_event)
         if cancelled is not None:
@@ -164,7 +193,8 @@ class Connector:
         except ActionError as exc:
             output = self._failure(action, exc, ctx)
         except Exception as exc:  # a bug in a handler or plugin: still data, never a raise
-            log.exception("action %s failed unexpectedly", action.id)
+            # The traceback is scrubbed too: an exception's text may carry the key.
+            log.error("action %s failed unexpectedly\n%s", action.id, self._scrub(traceback.format_exc()))
             output = self._failure(action, ActionError("http_error", f"internal error in {action.id}: {type(exc).__name__}: {exc}"), ctx)
         if output["success"]:
             ctx.emit("succeeded")
@@ -202,7 +232,8 @@ class Connector:
 
 
 def _unknown_action(name: Any, known: list[str]) -> dict[str, Any]:
-    shown = name if isinstance(name, str) else repr(name)
+    # Never repr() a caller's non-string: a deeply nested or huge value cannot be printed.
+    shown = name if isinstance(name, str) else f"<{type(name).__name__}>"
     error = ActionError("unknown_action", f"unknown action {shown[:100]!r}; known actions: {', '.join(known)}")
     return {"success": False, "error": error.message, "failure": error.failure()}
 

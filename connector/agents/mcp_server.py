@@ -1,0 +1,213 @@
+"""``fal-connector mcp``: the connector's actions as an MCP server over stdio.
+
+Built on the official ``mcp`` SDK (2.x, the optional extra ``fal-connector[mcp]``) with its
+low-level ``Server``: handlers are given to the constructor, progress goes through the
+request's session. One tool per action (``Connector.tool_specs("mcp")``); a call runs
+``Connector.call_tool`` in a worker thread, so the event loop keeps serving pings, other calls
+and cancellations meanwhile.
+
+- Results: ``structuredContent`` is the action's output (agent-safe: no inline media, at most
+  ``max_tool_result_bytes``), and the text content a short summary (what happened, the ids, up
+  to five file URLs, any trim note); ``--text json`` puts the whole output JSON in the text
+  instead, for clients that ignore ``structuredContent``.
+- Failures (``success: false``: bad input, fal errors, guardrail refusals, an unknown tool)
+  are results with ``isError: true`` carrying the same structured output, never protocol errors,
+  so the model can read ``failure.type`` and correct itself.
+- Progress: when the client sends a progress token, every status event of a following action
+  (``stream_request_status``, ``subscribe``), the submit, retries and the deadline cancel become
+  ``notifications/progress`` with a readable message.
+- Cancellation: when the client cancels an in-flight call, the action stops following the job
+  and, if the call submitted a job (``subscribe``: as soon as fal gave its ``request_id``;
+  ``add_request_to_queue``: when the submit returns), fal's cancel is sent for it, so an
+  abandoned job stops billing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import threading
+from typing import Any
+
+CANCEL_BUDGET = 15.0  # seconds the cancel of an abandoned job may take
+INSTRUCTIONS = (
+    "fal.ai generative models (image, video, audio) as tools. To run a model: subscribe (submit and wait, "
+    "with a timeout that cancels) or add_request_to_queue then stream_request_status / get_request_status and "
+    "get_request_response. Find models with get_models, prices with get_pricing / estimate_pricing. Every "
+    "result has success, a one-line error and a failure object (failure.type, failure.retryable); billable "
+    "calls are never retried blindly (outcome_unknown means check before resubmitting). Files come back as URLs."
+)
+
+
+class _Call:
+    """What one tool call has submitted, shared by the worker thread and the event loop."""
+
+    def __init__(self, action: Any, arguments: Any) -> None:
+        self.action = action
+        self.app_id = arguments.get("app_id") if isinstance(arguments, dict) else None
+        self.cancelled = threading.Event()
+        self.request_id: str | None = None
+        self.cancel_sent = False
+        self._lock = threading.Lock()
+
+    def submitted(self, request_id: Any) -> bool:
+        """Record a submitted job; True when the call was already cancelled (cancel it now)."""
+        with self._lock:
+            if isinstance(request_id, str) and self.request_id is None:
+                self.request_id = request_id
+            return self._claim()
+
+    def cancel(self) -> str | None:
+        """Mark the call cancelled; the request id to cancel at fal, if one is known and not yet cancelled."""
+        with self._lock:
+            self.cancelled.set()
+            return self.request_id if self._claim() else None
+
+    def _claim(self) -> bool:
+        if self.cancelled.is_set() and self.request_id is not None and not self.cancel_sent:
+            self.cancel_sent = True
+            return True
+        return False
+
+
+def cancel_job(connector: Any, call: _Call) -> None:
+    """Ask fal to cancel the job a cancelled call submitted (blocking; never raises)."""
+    if not call.app_id or not call.request_id:
+        return
+    try:
+        out = connector.run("cancel_request", {"app_id": call.app_id, "request_id": call.request_id})
+        connector.log.info("MCP call cancelled: cancel of %s: %s", call.request_id, out.get("cancel_status") or out.get("error"))
+    except Exception:  # a cancel is best effort; never let it break the server
+        connector.log.warning("MCP call cancelled: cancel of %s failed", call.request_id, exc_info=True)
+
+
+def progress_message(event: dict[str, Any]) -> str | None:
+    """A progress line for an action event, or None for events that are not progress."""
+    kind = event.get("type")
+    if kind == "status":
+        status = event.get("status") or {}
+        text = str(status.get("status"))
+        if status.get("queue_position") is not None:
+            text += f" (queue position {status['queue_position']})"
+        logs = status.get("logs") or []
+        if logs and isinstance(logs[-1], dict) and logs[-1].get("message"):
+            text += f": {str(logs[-1]['message'])[:200]}"
+        return text
+    if kind == "submitted":
+        return f"submitted: request_id {event.get('request_id')}"
+    if kind == "retrying":
+        return f"retrying in {event.get('wait')} s: {event.get('reason')}"
+    if kind == "cancelling":
+        return f"timeout reached: cancelling request {event.get('request_id')}"
+    if kind == "upload_fallback":
+        return f"CDN upload failed, using storage fallback: {event.get('reason')}"
+    return None
+
+
+def build_server(connector: Any, *, text: str = "summary") -> Any:
+    """The MCP low-level ``Server`` for ``connector`` (not yet running)."""
+    import anyio
+    import anyio.from_thread
+    import anyio.to_thread
+    from mcp import types
+    from mcp.server.lowlevel import Server
+
+    from connector import __version__
+    from connector.agents.results import summary, trim_note
+    from connector.agents.tools import find_action
+
+    tools = [types.Tool.model_validate(spec) for spec in connector.tool_specs("mcp")]
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        name = params.name
+        arguments = params.arguments if params.arguments is not None else {}
+        action = find_action(connector, name)
+        call = _Call(action, arguments)
+        progress = [0.0]
+
+        async def report(message: str) -> None:
+            progress[0] += 1
+            await ctx.session.report_progress(progress[0], None, message)
+
+        def on_event(event: dict[str, Any]) -> None:  # in the worker thread
+            if event.get("type") == "submitted" and call.submitted(event.get("request_id")):
+                cancel_job(connector, call)
+            message = progress_message(event)
+            if message is None or call.cancelled.is_set():
+                return
+            try:
+                anyio.from_thread.run(report, message)
+            except Exception:  # the client went away, or the loop is closing
+                connector.log.debug("progress notification not sent", exc_info=True)
+
+        def work() -> dict[str, Any]:
+            output = connector.call_tool(name, arguments, on_event=on_event, cancelled=call.cancelled)
+            # A queue submit that returned after the call was cancelled: cancel that job too.
+            if action is not None and action.spec.retry == "billable" and output.get("success") and call.submitted(output.get("request_id")):
+                cancel_job(connector, call)
+            return output
+
+        try:
+            output = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            if call.cancel() is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_BUDGET):
+                    await anyio.to_thread.run_sync(cancel_job, connector, call, abandon_on_cancel=True)
+            raise
+        tool = action.id if action is not None else str(name)
+        body = json.dumps(output, ensure_ascii=False) if text == "json" else summary(tool, output)
+        meta = {"fal-connector/trimmed": note} if (note := trim_note(output)) else None
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=body)],
+            structured_content=output,
+            is_error=not output.get("success", False),
+            meta=meta,
+        )
+
+    return Server(
+        "fal-connector",
+        version=__version__,
+        title="fal.ai (fal-connector)",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+async def serve_stdio(connector: Any, *, text: str = "summary") -> None:
+    from mcp.server.stdio import stdio_server
+
+    server = build_server(connector, text=text)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def main(args: argparse.Namespace | None = None) -> int:
+    """``fal-connector mcp``: serve until stdin closes. Diagnostics go to stderr only."""
+    text = getattr(args, "text", "summary") if args is not None else "summary"
+    try:
+        import anyio
+        import mcp  # noqa: F401
+    except ImportError:
+        sys.stderr.write("fal-connector mcp needs the MCP SDK: pip install 'fal-connector[mcp]'\n")
+        return 1
+    from connector import Connector
+    from connector.config import ConfigError
+
+    try:
+        connector = Connector()
+    except ConfigError as exc:
+        sys.stderr.write(f"fal-connector mcp: {exc}\n")
+        return 1
+    try:
+        anyio.run(functools.partial(serve_stdio, connector, text=text))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        connector.close()
+    return 0

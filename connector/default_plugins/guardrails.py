@@ -1,0 +1,143 @@
+"""Cost guardrails: refuse a billable call before anything billable is sent.
+
+Two settings (environment and ``Connector(...)`` keywords), both off by default:
+
+``allowed_models`` / ``FAL_CONNECTOR_ALLOWED_MODELS``
+    glob patterns (``fnmatch``, case-sensitive; ``*`` also matches ``/``) matched against the
+    normalised endpoint id (``fast-sdxl`` is ``fal-ai/fast-sdxl``); the variable is
+    comma-separated. A model no pattern matches is refused. An empty list allows none.
+``max_cost_usd`` / ``FAL_CONNECTOR_MAX_COST_USD``
+    the largest estimated cost, in USD, of one call. The estimate is the connector's own
+    ``estimate_pricing`` with ``historical_api_price`` and ``call_quantity`` 1: fal's historical
+    average cost of one call of that endpoint, which (unlike ``get_pricing``'s unit price)
+    does not depend on what the unit is (image, megapixel, second, GPU time). Estimates are
+    cached per ``Connector`` for ``ESTIMATE_TTL`` seconds. When no estimate can be had (fal
+    unreachable, endpoint unknown to pricing, another currency) the call is refused: a budget
+    that cannot be checked is not a budget.
+
+The billable actions are those whose manifest ``retry`` class is ``billable``
+(``add_request_to_queue``, ``subscribe``, ``run_model``, and any plugin action declared so).
+A refusal is ``failure.type: policy_denied`` naming the rule, ``attempts: 0``; ``detail`` says
+which rule, the model, and the patterns or the budget and the estimate.
+
+This hook runs first on every action, so with no guardrail configured it returns at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from fnmatch import fnmatchcase
+from typing import Any
+
+from connector.errors import ActionError
+from connector.fal.app_id import parse_app_id
+from connector.hookspecs import hookimpl
+
+ESTIMATE_TTL = 60.0  # seconds an estimate is reused
+_STATE_KEY = "guardrails.estimates"
+
+
+@hookimpl(tryfirst=True)
+def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
+    config = context.config
+    if config.allowed_models is None and config.max_cost_usd is None:
+        return None
+    if action.spec.retry != "billable":
+        return None
+    endpoint = _endpoint(action, inputs)
+    if config.allowed_models is not None:
+        _check_allowed(action, endpoint, config.allowed_models)
+    if config.max_cost_usd is not None:
+        context.require_key()  # what the action itself would answer, before pricing is asked
+        _check_budget(action, endpoint, config.max_cost_usd, context)
+    return None  # allowed: the action runs as usual
+
+
+def _endpoint(action: Any, inputs: dict[str, Any]) -> str:
+    app_id = inputs.get("app_id")
+    if app_id is None:
+        raise ActionError(
+            "policy_denied",
+            f"{action.id} refused: a guardrail is configured but this billable action has no app_id to check it against",
+            detail={"rule": "allowed_models", "model": None},
+        )
+    return parse_app_id(app_id).endpoint  # invalid ids are invalid_input, as for the action
+
+
+def _check_allowed(action: Any, endpoint: str, patterns: tuple[str, ...]) -> None:
+    if any(fnmatchcase(endpoint, pattern) for pattern in patterns):
+        return
+    shown = ", ".join(patterns) if patterns else "(none: the list is empty)"
+    raise ActionError(
+        "policy_denied",
+        f"{action.id} refused: model {endpoint!r} is not in allowed_models ({shown}; set by "
+        "FAL_CONNECTOR_ALLOWED_MODELS or Connector(allowed_models=...)); nothing was sent",
+        detail={"rule": "allowed_models", "model": endpoint, "allowed_models": list(patterns)},
+    )
+
+
+def _check_budget(action: Any, endpoint: str, budget: float, context: Any) -> None:
+    cost = _estimate(action, endpoint, budget, context)
+    if cost <= budget:
+        return
+    raise ActionError(
+        "policy_denied",
+        f"{action.id} refused: the estimated cost of one call of {endpoint!r} is {cost:g} USD, above "
+        f"max_cost_usd {budget:g} USD (FAL_CONNECTOR_MAX_COST_USD); nothing was sent",
+        detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": cost},
+    )
+
+
+class EstimateCache:
+    """Endpoint -> (expires at, USD per call); thread-safe; only successful estimates are kept."""
+
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = ESTIMATE_TTL if ttl is None else ttl
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, float]] = {}
+
+    def get(self, endpoint: str) -> float | None:
+        with self._lock:
+            item = self._items.get(endpoint)
+            if item is None:
+                return None
+            if item[0] <= time.monotonic():
+                del self._items[endpoint]
+                return None
+            return item[1]
+
+    def put(self, endpoint: str, cost: float) -> None:
+        with self._lock:
+            self._items[endpoint] = (time.monotonic() + self.ttl, cost)
+
+
+def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
+    connector = context.connector
+    cache = connector.state(_STATE_KEY, EstimateCache)
+    cost = cache.get(endpoint)
+    if cost is not None:
+        return cost
+    out = connector.run(
+        "estimate_pricing",
+        {"estimate_type": "historical_api_price", "endpoints": {endpoint: {"call_quantity": 1}}},
+    )
+    if not out.get("success"):
+        failure = out.get("failure") or {}
+        raise ActionError(
+            "policy_denied",
+            f"{action.id} refused: max_cost_usd {budget:g} USD is set but the cost of {endpoint!r} could not be "
+            f"estimated ({failure.get('type')}: {out.get('error')}); nothing was sent",
+            retryable=bool(failure.get("retryable")),
+            detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": None, "estimate_failure": failure},
+        )
+    total, currency = out.get("total_cost"), out.get("currency")
+    if not isinstance(total, (int, float)) or isinstance(total, bool) or (currency or "USD").upper() != "USD":
+        raise ActionError(
+            "policy_denied",
+            f"{action.id} refused: max_cost_usd {budget:g} USD is set but fal's estimate for {endpoint!r} is "
+            f"{total!r} {currency!r}, not an amount in USD; nothing was sent",
+            detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": None},
+        )
+    cache.put(endpoint, float(total))
+    return float(total)

@@ -1,0 +1,77 @@
+"""``fal-connector export`` and ``fal-connector mcp`` on the command line; docs and packaging."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.cli import main
+from connector.manifest import load_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST_IDS = [spec.id for spec in load_manifest()]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET", "FAL_CONNECTOR_ALLOWED_MODELS", "FAL_CONNECTOR_MAX_COST_USD"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("fmt, name_of", [
+    ("openai", lambda t: t["function"]["name"]),
+    ("anthropic", lambda t: t["name"]),
+    ("mcp", lambda t: t["name"]),
+    ("jsonschema", lambda t: t["id"]),
+])
+def test_export_prints_json_tools(capsys, fmt, name_of):
+    assert main(["export", "--format", fmt]) == 0
+    captured = capsys.readouterr()
+    tools = json.loads(captured.out)
+    assert [name_of(t) for t in tools] == MANIFEST_IDS
+    assert captured.err == ""
+
+
+def test_export_defaults_to_openai(capsys):
+    assert main(["export"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["function"]["strict"] is True
+
+
+def test_export_unknown_format_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--format", "gemini"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().out == ""
+
+
+def test_bad_guardrail_configuration_is_reported(capsys, monkeypatch):
+    monkeypatch.setenv("FAL_CONNECTOR_MAX_COST_USD", "cheap")
+    assert main(["export"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["failure"]["type"] == "invalid_input" and "FAL_CONNECTOR_MAX_COST_USD" in out["error"]
+
+
+def test_mcp_without_the_sdk_says_how_to_install_it(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mcp", None)  # as if the extra were not installed
+    assert main(["mcp"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "pip install 'fal-connector[mcp]'" in captured.err
+
+
+def test_mcp_extra_and_readme_section():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    extras = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    assert 'mcp = ["mcp>=2,<3"]' in extras
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Use with agents" in readme
+    section = readme.split("## Use with agents", 1)[1].split("\n## ", 1)[0]
+    for needle in ("fal-connector export --format openai", "--format anthropic", "--format mcp", "--format jsonschema",
+                   "fal-connector mcp", '"mcpServers"', "FAL_KEY", "FAL_CONNECTOR_ALLOWED_MODELS", "FAL_CONNECTOR_MAX_COST_USD",
+                   "allowed_models", "max_cost_usd", "max_tool_result_bytes", "policy_denied", "_trimmed"):
+        assert needle in section, needle
+    snippet = section.split("```json", 1)[1].split("```", 1)[0]
+    server = json.loads(snippet)["mcpServers"]["fal"]
+    assert server["command"] == "fal-connector" and server["args"] == ["mcp"] and "FAL_KEY" in server["env"]
