@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from connector._model import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 # kwarg -> environment variable, for everything that is not the key.
 _ENV = {

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import importlib.util
 import json
+import os
+import sys
+import tempfile
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-
 from connector.models import ActionSpec
+from connector.schema_check import compile_check
 
 COMMON = "common.json"
 _COMMON_REF = COMMON + "#/$defs/"
@@ -50,7 +54,7 @@ def load_schema_file(name: str) -> dict[str, Any]:
 def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
     """A copy of ``schema`` with every ``common.json#/$defs/X`` reference made local."""
     common_defs = load_schema_file(COMMON).get("$defs", {})
-    out = copy.deepcopy(schema)
+    out = _copy(schema)
     defs: dict[str, Any] = out.setdefault("$defs", {})
     pending: list[str] = []
 
@@ -79,7 +83,7 @@ def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
             raise ManifestError(f"{where}: $ref to {COMMON}#/$defs/{name}, which does not exist")
         if name in defs and name not in copied:
             raise ManifestError(f"{where}: local $defs/{name} clashes with {COMMON}'s definition")
-        definition = copy.deepcopy(common_defs[name])
+        definition = _copy(common_defs[name])
         # Inside common.json, '#/$defs/Y' means common's Y: copy those along too.
         for ref in _local_refs(definition):
             pending.append(ref)
@@ -89,6 +93,17 @@ def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
         del out["$defs"]
     out.pop("$id", None)  # self-contained now; its old base URI would mislead resolvers
     return out
+
+
+def _copy(node: Any) -> Any:
+    """``copy.deepcopy`` for JSON data, several times faster (schemas are copied per Action)."""
+    if isinstance(node, dict):
+        return {key: _copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy(value) for value in node]
+    if node is None or isinstance(node, (str, int, float)):
+        return node
+    return copy.deepcopy(node)
 
 
 def _local_refs(node: Any) -> list[str]:
@@ -110,14 +125,15 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
     values = dict(entry)
     for key in ("input_schema", "output_schema"):
         schema = values.get(key)
-        if isinstance(schema, str):
+        shipped = isinstance(schema, str)
+        if shipped:
             schema = load_schema_file(schema)
         if not isinstance(schema, dict):
             raise ManifestError(f"{where}: field {key!r} must name a schema file or be a schema object")
-        try:
-            Draft202012Validator.check_schema(schema)
-        except Exception as exc:  # jsonschema.SchemaError, with a long message
-            raise ManifestError(f"{where}: field {key!r} is not a valid JSON Schema: {str(exc).splitlines()[0]}") from None
+        if not shipped:
+            # The package's own schema files are checked against the 2020-12 metaschema by
+            # tests/test_schemas.py (that check costs more than all the rest of loading).
+            _check_schema(schema, where, key)
         values[key] = bundle(schema, f"{where}: {key}")
     values["aliases"] = tuple(values.get("aliases") or ())
     try:
@@ -126,8 +142,27 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
         raise ManifestError(f"{where}: {exc}") from None
 
 
+def _check_schema(schema: dict[str, Any], where: str, key: str) -> None:
+    from jsonschema import Draft202012Validator
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except Exception as exc:  # jsonschema.SchemaError, with a long message
+        raise ManifestError(f"{where}: field {key!r} is not a valid JSON Schema: {str(exc).splitlines()[0]}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _manifest_check() -> Any:
+    return compile_check(load_schema_file("manifest.schema.json"))
+
+
 def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
     """Check a manifest document against manifest.schema.json, naming action and field."""
+    check = _manifest_check()
+    if check is not None and check(document):
+        return  # valid (the compiled check answers as jsonschema would); jsonschema explains errors
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(load_schema_file("manifest.schema.json"))
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
     if not errors:
@@ -147,13 +182,70 @@ def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
 @functools.lru_cache(maxsize=1)
 def load_manifest() -> tuple[ActionSpec, ...]:
     """The built-in action specs, in manifest order (parsed and validated once)."""
-    text = _package_file("manifest.yaml").read_text(encoding="utf-8")
+    source = _package_file("manifest.yaml")
+    raw = source.read_bytes()
+    document = _read_cached(source, raw)
+    if document is None:
+        document = _parse_yaml(raw.decode("utf-8"))
+        _write_cached(source, raw, document)
+    return parse_manifest(document)
+
+
+def _parse_yaml(text: str) -> Any:
+    import yaml  # here: importing PyYAML costs more than reading its cached result
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        document = yaml.load(text, Loader=loader)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise ManifestError(f"manifest.yaml is not valid YAML: {exc}") from None
-    return parse_manifest(document)
+
+
+# The parsed manifest.yaml is kept as JSON beside the package's bytecode (``__pycache__``, or
+# under ``sys.pycache_prefix``), keyed by a digest of the YAML text, and written only where
+# Python itself would write bytecode: like a .pyc, a stale or missing one costs nothing but time.
+
+
+def _cache_path(source: Any, raw: bytes) -> Path | None:
+    if not isinstance(source, Path):
+        return None  # a zipped package: no cache
+    try:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+    except (NotImplementedError, ValueError):
+        return None
+    digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    return pyc.with_name(f"manifest.yaml.{digest}.json")
+
+
+def _read_cached(source: Any, raw: bytes) -> Any:
+    path = _cache_path(source, raw)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_cached(source: Any, raw: bytes, document: Any) -> None:
+    path = _cache_path(source, raw)
+    if path is None or sys.dont_write_bytecode:
+        return
+    try:
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        if json.loads(text) != document:
+            return  # YAML that JSON cannot carry (dates, non-string keys): parse it every time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[ActionSpec, ...]:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from pydantic import BaseModel, ConfigDict
+from connector._model import BaseModel, ConfigDict
+
+from connector.schema_check import SchemaValidator
 
 
 class Operation(BaseModel):
@@ -60,13 +61,14 @@ class Action:
     """A declared action bound to the handler that performs it.
 
     Plugins return these from ``register_actions``. The validators are compiled once, when
-    the action is registered, never per call.
+    the action is registered, never per call: a ``SchemaValidator`` answers valid instances
+    from a compiled check and builds the jsonschema validator only to explain an invalid one.
     """
 
     spec: ActionSpec
     handler: Handler
-    input_validator: Draft202012Validator = field(init=False, repr=False)
-    output_validator: Draft202012Validator = field(init=False, repr=False)
+    input_validator: SchemaValidator = field(init=False, repr=False)
+    output_validator: SchemaValidator = field(init=False, repr=False)
     output_defaults: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,8 +78,8 @@ class Action:
         self.spec = self.spec.model_copy(
             update={"input_schema": bundle(self.spec.input_schema), "output_schema": bundle(self.spec.output_schema)}
         )
-        self.input_validator = Draft202012Validator(self.spec.input_schema)
-        self.output_validator = Draft202012Validator(self.spec.output_schema)
+        self.input_validator = SchemaValidator(self.spec.input_schema)
+        self.output_validator = SchemaValidator(self.spec.output_schema)
         props = self.spec.output_schema.get("properties", {})
         self.output_defaults = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
 

@@ -2,21 +2,98 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+import math
+import re
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import InvalidInputError
 
+if TYPE_CHECKING:  # jsonschema is imported only to explain an invalid input
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
+
+# Limits checked before the schema (which recurses, and reprs what it rejects): an input
+# nested deeper than this, a number JSON cannot carry, or a model input (``data``) larger than
+# this is ``invalid_input`` naming the field, never a RecursionError or a body fal refuses.
+MAX_DEPTH = 64  # containers nested inside one top-level field
+MAX_INT_DIGITS = 4000  # Python refuses to print longer integers (sys.get_int_max_str_digits)
+MAX_FIELD_BYTES = {"data": 8 * 1024 * 1024}  # about, as compact JSON
+_MAX_INT = 10**MAX_INT_DIGITS
 
 
 def check_input(validator: Draft202012Validator, inputs: Any) -> None:
     """Raise ``InvalidInputError`` naming the first (most relevant) problem, if any."""
-    error = best_match(validator.iter_errors(inputs))
+    check_json_value(inputs)
+    errors = list(validator.iter_errors(inputs))
+    if not errors:
+        return
+    from jsonschema.exceptions import best_match
+
+    error = best_match(errors)
+    if error is not None and error.validator in ("oneOf", "anyOf") and not error.context:
+        # "valid under each of" a top-level oneOf says little; a field's own error says more.
+        error = best_match(e for e in errors if e.path) or error
     if error is not None:
         raise input_error(error)
+
+
+def check_json_value(inputs: Any) -> None:
+    """Raise ``InvalidInputError`` unless ``inputs`` is plain JSON data within the limits above.
+
+    Iterative (no recursion), so any depth is refused cheaply; the error names the field.
+    """
+    if isinstance(inputs, dict):
+        fields = list(inputs.items())
+        for name, _ in fields:
+            if not isinstance(name, str):
+                raise InvalidInputError("", f"field names must be strings, got {json_type(name)}")
+    else:
+        fields = [("", inputs)]
+    for name, value in fields:
+        _check_field(name, value, MAX_FIELD_BYTES.get(name))
+
+
+def _check_field(name: str, value: Any, max_bytes: int | None) -> None:
+    size = 0
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 0, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif item is None or isinstance(item, bool):
+            size += 5
+        elif isinstance(item, int):
+            if not -_MAX_INT < item < _MAX_INT:
+                raise InvalidInputError(_where(name, path), f"integers may have at most {MAX_INT_DIGITS} digits")
+            size += 8
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidInputError(_where(name, path), f"{item!r} is not a JSON number (NaN and infinity are not allowed)")
+            size += 8
+        elif isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_DEPTH:
+                raise InvalidInputError(_where(name, path), f"nested more than {MAX_DEPTH} levels deep")
+            size += 2 + len(item)
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        raise InvalidInputError(_where(name, path), f"object keys must be strings, got {json_type(key)}")
+                    size += len(key) + 3
+                    stack.append((child, depth + 1, (*path, key)))
+            else:
+                stack.extend((child, depth + 1, (*path, i)) for i, child in enumerate(item))
+        else:
+            raise InvalidInputError(_where(name, path), f"expected JSON data (object, array, string, number, boolean or null), got {type(item).__name__}")
+        if max_bytes is not None and size > max_bytes:
+            raise InvalidInputError(
+                name, f"is larger than the {max_bytes} byte limit as JSON; upload large files with upload_file and pass their URL"
+            )
+
+
+def _where(name: str, path: tuple[Any, ...]) -> str:
+    return field_path((name or "input", *path))
 
 
 def input_error(error: ValidationError) -> InvalidInputError:
@@ -26,6 +103,11 @@ def input_error(error: ValidationError) -> InvalidInputError:
         missing = [name for name in value if isinstance(instance, dict) and name not in instance]
         name = missing[0] if missing else "?"
         return InvalidInputError(_join(field, name), "is required")
+    if kind == "dependentRequired" and isinstance(instance, dict):
+        for given, needs in value.items():
+            missing = [name for name in needs if given in instance and name not in instance]
+            if missing:
+                return InvalidInputError(_join(field, missing[0]), f"is required with {given}")
     if kind == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed)
@@ -56,20 +138,37 @@ def input_error(error: ValidationError) -> InvalidInputError:
         return InvalidInputError(field, f"expected {words} {value} entries, got {len(instance)}")
     if kind == "uniqueItems":
         return InvalidInputError(field, "items must be unique")
+    if kind == "oneOf" and not error.context and isinstance(instance, dict) and all(
+        isinstance(branch, dict) and list(branch) == ["required"] for branch in value
+    ):
+        names = [name for branch in value for name in branch["required"]]
+        given = [name for name in names if name in instance]
+        return InvalidInputError(_join(field, given[0] if given else names[0]), f"give exactly one of {', '.join(names)}")
     if kind in ("oneOf", "anyOf") and not error.context:
         return InvalidInputError(field, error.message[:300])
     return InvalidInputError(field, " ".join(error.message.split())[:300])
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_/.-]*\Z")
+
+
 def field_path(path: Any) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif len(str(part)) > 80 or not _PLAIN_NAME.match(str(part)):
+            out += f"[{short(part)}]"  # a name that would not read as one: quoted, shortened
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 
 def _join(parent: str, name: str) -> str:
-    return f"{parent}.{name}" if parent else name
+    rendered = field_path([name])
+    if not parent:
+        return rendered
+    return parent + rendered if rendered.startswith("[") else f"{parent}.{rendered}"
 
 
 def json_type(value: Any) -> str:

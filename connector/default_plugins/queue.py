@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from connector.errors import ActionError, HTTPStatusError
+from connector.errors import ActionError, HTTPStatusError, InvalidInputError
 from connector.fal.app_id import check_request_id, parse_app_id
 from connector.fal.follow import follow_job
 from connector.fal.status import normalise_status
@@ -44,8 +44,12 @@ def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     )
     body = ctx.require_fields(ctx.json(response, "submit"), "submit", "request_id")
     request_id = body["request_id"]
-    if not isinstance(request_id, str) or not request_id:
-        raise ActionError("invalid_response", "submit: fal's answer has no usable 'request_id'", detail=body)
+    try:
+        # It becomes part of every later URL (status, result, cancel): an answer must not be
+        # able to steer those requests to another path.
+        check_request_id(request_id)
+    except InvalidInputError:
+        raise ActionError("invalid_response", f"submit: fal's answer has no usable 'request_id' (got {str(request_id)[:100]!r})", detail=body) from None
     base = ctx.url("queue", app.request_path(request_id))
     position = body.get("queue_position")
     return {

@@ -65,7 +65,7 @@ def fault_response(rule: FaultRule, route: Route) -> Response:
     try:
         json.loads(raw)
         ctype = "application/json"
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested test body
         ctype = "text/plain; charset=utf-8"
     return Response(code, raw, {"Content-Type": ctype})
 

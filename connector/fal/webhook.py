@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
+from connector.http.client import parse_json
 
 if TYPE_CHECKING:  # cryptography is imported when a signature is checked, not by every run
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -77,7 +78,10 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
         timestamp = int(stamp)
     except ValueError:
         raise WebhookVerificationError(f"X-Fal-Webhook-Timestamp {stamp[:40]!r} is not a Unix time in seconds") from None
-    skew = abs((time.time() if now is None else now) - timestamp)
+    try:
+        skew = abs((time.time() if now is None else now) - timestamp)
+    except OverflowError:  # a timestamp of thousands of digits: no float holds it
+        skew = math.inf
     if not skew <= tolerance:  # written so that a NaN tolerance refuses, never accepts
         raise WebhookVerificationError(f"timestamp is {skew:.0f} s away from now, outside the ±{tolerance:g} s tolerance (stale or replayed)")
     try:
@@ -89,8 +93,8 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
     digest = hashlib.sha256(body).hexdigest()
     message = f"{request_id}\n{user_id}\n{stamp}\n{digest}".encode()
     try:
-        payload = json.loads(body) if body else None
-    except ValueError:
+        payload = parse_json(body) if body else None  # bounded depth: no RecursionError
+    except (ValueError, UnicodeDecodeError):
         payload = None
     return message, signature, Delivery(request_id, user_id, timestamp, payload)
 

@@ -4,12 +4,21 @@ Every call has an explicit (connect, read) timeout no longer than the action's t
 The key goes only to the configured keyed origins (CONTRACT §2); redirects are never
 followed, so no answer can send it elsewhere. Bodies are streamed into memory against a
 size cap, so an oversized answer is refused without being loaded whole.
+
+Calls go straight to the session's mounted adapter (``_transmit``), not through
+``Session.request``, whose per-call work (scanning the whole environment for proxy settings,
+.netrc and cookie handling) costs more than the rest of a status call: the proxy settings of
+each origin are read from the environment once per Connector, the CA bundle variables on
+every call, as requests does; fal sets no cookies, and none are kept. Retries (tenacity) are
+set up only when a first attempt asks for one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,15 +26,26 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import Retrying, retry_if_exception
+from requests.hooks import dispatch_hook
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_environ_proxies
 
 from connector.config import Config, origin_of
 from connector.errors import ActionError, HTTPStatusError, TransportError
 from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, parse_retry_after
 
 log = logging.getLogger("connector.http")
-POOL_SIZE = 64
+POOL_SIZE = 64  # connections kept per host: more than any sane number of threads sharing a Connector
 _CHUNK = 256 * 1024
+_LARGE_BODY = 1 << 20  # a success body this large is decoded, then released, before it is parsed
+# A URL that PreparedRequest.prepare_url would return unchanged (lower-case http(s) scheme and
+# host, optional port, a path of unreserved characters without dot segments, no query,
+# fragment, user info or escapes): the connector's own URLs. Any other URL goes through it.
+_PLAIN_URL = re.compile(
+    r"https?://[a-z0-9][a-z0-9-]*(?:\.[a-z0-9][a-z0-9-]*)*"  # host
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"  # port
+    r"(?:(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?|/)\Z"  # path
+)
 
 
 @dataclass
@@ -67,6 +87,7 @@ class HttpClient:
         session.mount("https://", adapter)
         session.headers["User-Agent"] = "fal-connector/0.1 (python)"
         self.session = session
+        self._proxies: dict[str, dict[str, str]] = {}  # origin -> its proxies, from the environment
 
     def close(self) -> None:
         self.session.close()
@@ -83,10 +104,22 @@ class HttpClient:
         on_retry: Callable[[dict[str, Any]], None] = lambda event: None,
     ) -> requests.Response:
         """Send with retries; return a 2xx response or raise an ``ActionError``."""
-        attempts = 0
+        attempts = 1
+        on_attempt()
+        try:
+            return self._send_once(request, policy, deadline_at)
+        except _Attempt as failed:
+            if not failed.verdict.retry:
+                raise self._final_error(failed, attempts, policy, deadline_at) from None
+            first: _Attempt | None = failed
+        # A retry is due: tenacity takes over, starting from the failed first attempt.
+        from tenacity import Retrying, retry_if_exception
 
         def attempt() -> requests.Response:
-            nonlocal attempts
+            nonlocal attempts, first
+            if first is not None:
+                replayed, first = first, None
+                raise replayed  # the first attempt, already made: tenacity decides what follows
             attempts += 1
             on_attempt()
             return self._send_once(request, policy, deadline_at)
@@ -150,15 +183,8 @@ class HttpClient:
         body = request.data if request.json is None else json.dumps(request.json, separators=(",", ":")).encode()
         started = time.monotonic()
         try:
-            response = self.session.request(
-                request.method,
-                request.url,
-                params=request.params,
-                data=body,
-                headers=headers,
-                timeout=(min(self.config.connect_timeout, read_timeout), read_timeout),
-                allow_redirects=False,
-                stream=True,
+            response = self._transmit(
+                request.method, request.url, request.params, body, headers, (min(self.config.connect_timeout, read_timeout), read_timeout)
             )
         except requests.exceptions.RequestException as exc:
             verdict = classify_exception(exc, policy.retry_class)
@@ -189,6 +215,57 @@ class HttpClient:
         if retry_after is not None:
             error.retry_after = retry_after
         raise _Attempt(verdict, error, retry_after)
+
+    def _transmit(self, method: str, url: str, params: Any, body: bytes | None, headers: dict[str, str], timeout: Any) -> requests.Response:
+        """``session.request(..., allow_redirects=False, stream=True)``, minus the per-call
+        environment scan and the cookie jar (see the module docstring)."""
+        session = self.session
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method.upper())
+        if not params and _PLAIN_URL.match(url):
+            prepared.url = url  # what prepare_url would make of it (tests/test_http_transmit.py)
+        else:
+            prepared.prepare_url(url, params or None)  # None: as {} would, minus requests' protocol checks
+        if None in headers.values():  # a None value removes the session's header, as in requests
+            merged = CaseInsensitiveDict(session.headers)
+            merged.update(headers)
+            prepared.prepare_headers({name: value for name, value in merged.items() if value is not None})
+        else:  # the same merge (the later of two spellings wins, in the first one's place), cheaper
+            prepared.prepare_headers({**session.headers, **headers})
+        prepared.prepare_body(body, None)  # None and b"" give no body, as Session.request's {} does
+        prepared.prepare_auth(session.auth, prepared.url)
+        prepared.prepare_hooks(session.hooks)
+        adapter = session.get_adapter(prepared.url)
+        response = adapter.send(
+            prepared, stream=True, timeout=timeout, verify=self._verify(), cert=session.cert, proxies=self._proxies_for(prepared.url)
+        )
+        if prepared.hooks["response"]:
+            response = dispatch_hook("response", prepared.hooks, response)
+        return response
+
+    def _verify(self) -> Any:
+        # As requests does when it reads the environment: the CA bundle variables win.
+        if not self.session.trust_env:
+            return self.session.verify
+        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or self.session.verify
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The session's proxies plus the environment's for ``url``'s origin (HTTPS_PROXY,
+        NO_PROXY, ...), looked up once per origin: that lookup scans the whole environment."""
+        if not self.session.trust_env:
+            return {k: v for k, v in self.session.proxies.items() if v is not None}
+        start = url.find("://") + 3
+        end = url.find("/", start)
+        origin = url if end < 0 else url[:end]
+        proxies = self._proxies.get(origin)
+        if proxies is None:
+            if len(self._proxies) > 256:
+                self._proxies.clear()
+            proxies = self._proxies[origin] = get_environ_proxies(url)
+        if self.session.proxies:
+            merged = {**self.session.proxies, **proxies}
+            return {k: v for k, v in merged.items() if v is not None}
+        return proxies
 
     def _read_body(self, response: requests.Response, policy: RetryPolicy, request: Request) -> None:
         """Load the body into ``response._content``, refusing more than the size cap."""
@@ -225,6 +302,11 @@ class HttpClient:
             )
         elif verdict.type == "timeout":
             message = f"{where}: no answer within the read timeout ({reason})"
+        elif isinstance(exc, requests.exceptions.SSLError):
+            message = (
+                f"{where}: the TLS handshake failed ({reason}: the certificate did not verify or the connection "
+                "is not TLS); to trust a private CA set REQUESTS_CA_BUNDLE — verification cannot be turned off"
+            )
         else:
             message = f"{where}: could not connect or the connection dropped ({reason})"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
@@ -293,7 +375,7 @@ def error_detail(response: requests.Response) -> Any:
     """fal's own error detail (CONTRACT §5): body ``detail``, else the parsed body, else text."""
     content = response.content or b""
     try:
-        body = json.loads(content) if content else None
+        body = parse_json(content) if content else None
     except ValueError:
         text = content[:2000].decode("utf-8", "replace")
         return text or None
@@ -302,10 +384,41 @@ def error_detail(response: requests.Response) -> Any:
     return body
 
 
-def json_body(response: requests.Response, what: str) -> Any:
-    """The parsed JSON body of a success answer, or ``invalid_response``."""
+MAX_JSON_DEPTH = 128  # deeper answers are refused: nothing downstream may hit Python's recursion limit
+
+
+def parse_json(content: bytes | str) -> Any:
+    """``json.loads``, but a body nested deeper than ``MAX_JSON_DEPTH`` is a ``ValueError`` too
+    (no real fal answer comes close; a hostile or broken one must not crash the caller)."""
     try:
-        return json.loads(response.content)
+        value = json.loads(content)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+def json_body(response: requests.Response, what: str) -> Any:
+    """The parsed JSON body of a success answer, or ``invalid_response``.
+
+    A large body (a model output of many MB) is decoded to text and then released from the
+    response before it is parsed, so it is held at most twice at any moment (bytes and text,
+    then text and value) instead of three times; ``response.content`` is empty afterwards.
+    """
+    content = response.content or b""
+    try:
+        if len(content) < _LARGE_BODY:
+            return parse_json(content)
+        text = content.decode(json.detect_encoding(content), "surrogatepass")  # what json.loads does
+        content = content[:2000]
+        response._content = b""
+        return parse_json(text)
     except ValueError:
         ctype = response.headers.get("Content-Type", "?")
         raise ActionError(
@@ -313,5 +426,5 @@ def json_body(response: requests.Response, what: str) -> Any:
             f"{what}: fal answered HTTP {response.status_code} with a body that is not JSON (Content-Type {ctype})",
             status_code=response.status_code,
             fal_request_id=response.headers.get("x-fal-request-id"),
-            detail=(response.content or b"")[:2000].decode("utf-8", "replace") or None,
+            detail=content[:2000].decode("utf-8", "replace") or None,
         ) from None

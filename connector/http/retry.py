@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import email.utils
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 DEFAULT_RETRIES = {"read": 5, "cancel": 3, "billable": 3}
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -94,7 +97,12 @@ def connection_never_opened(exc: BaseException) -> bool:
         return True
     if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return isinstance(reason, NewConnectionError)
+        if isinstance(reason, NewConnectionError):
+            return True
+        # A certificate that does not verify fails the TLS handshake: not one byte of the
+        # request was sent.
+        cause = reason.args[0] if isinstance(reason, urllib3.exceptions.SSLError) and reason.args else None
+        return isinstance(cause, (ssl.SSLCertVerificationError, CertificateError))
     return False
 
 

@@ -9,13 +9,13 @@ stream cannot outlive it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
 from connector.errors import ActionError
+from connector.http.client import parse_json
 
 KEEPALIVE = object()
 
@@ -62,7 +62,7 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
 
 def _parse(payload: bytes, response: requests.Response) -> Any:
     try:
-        return json.loads(payload)
+        return parse_json(payload)
     except ValueError:
         raise ActionError(
             "invalid_response",

@@ -1,0 +1,68 @@
+"""Fresh-process contenders for ``bench/run.py``: peak memory fetching a large result.
+
+    python bench/children.py rss {connector|fal-client|requests} APP_ID REQUEST_ID
+
+Prints one JSON line: ``maxrss_kb`` (peak RSS of this process, ``ru_maxrss``), ``base_kb``
+(RSS after the imports and client set-up, before the call) and ``ok``. The environment comes
+from ``run.py`` (FAL_KEY, FAL_QUEUE_URL, FAL_QUEUE_RUN_HOST, certificate variables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss(contender: str, app_id: str, request_id: str) -> dict:
+    if contender == "connector":
+        from connector import Connector
+
+        conn = Connector()
+        base = _rss_kb()
+        out = conn.run("get_request_response", {"app_id": app_id, "request_id": request_id})
+        ok = bool(out["success"]) and isinstance(out["data"].get("padding"), str)
+        size = len(out["data"]["padding"]) if ok else 0
+        detail = None if ok else out.get("error")
+    elif contender == "fal-client":
+        import fal_client
+
+        client = fal_client.SyncClient()
+        client._client  # noqa: B018 - build the httpx client before the baseline, as Connector() does
+        base = _rss_kb()
+        data = client.result(app_id, request_id)
+        ok, size, detail = isinstance(data.get("padding"), str), len(data["padding"]), None
+    elif contender == "requests":
+        import requests
+
+        session = requests.Session()
+        base = _rss_kb()
+        url = f"{os.environ['FAL_QUEUE_URL']}/{app_id}/requests/{request_id}"
+        response = session.get(url, headers={"Authorization": f"Key {os.environ['FAL_KEY']}"}, timeout=60)
+        data = response.json()
+        ok, size, detail = response.status_code == 200 and isinstance(data.get("padding"), str), len(data["padding"]), None
+    else:
+        raise SystemExit(f"unknown contender {contender!r}")
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"contender": contender, "ok": ok, "maxrss_kb": maxrss, "base_kb": base, "size": size, "error": detail}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] != "rss":
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(json.dumps(rss(*argv[1:])), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

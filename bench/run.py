@@ -1,0 +1,613 @@
+#!/usr/bin/env python
+"""fal-connector benchmark: the connector against raw ``requests`` and the official ``fal-client``.
+
+    python bench/run.py                 # the full run (~3 min); writes bench/RESULTS.md
+    python bench/run.py --quick         # fewer calls and jobs, for a smoke test (~1 min)
+    python bench/run.py --save-as before  # also keep these figures as the "before" column
+
+Needs ``fal-client`` (``pip install fal-client``); installs nothing itself. The emulator runs
+in a separate process (``bench/emu_server.py``) so it never shares a GIL with the clients.
+Every figure that is compared with fal-client is measured over TLS (fal-client only speaks
+https): the emulator's throwaway certificate is trusted through ``SSL_CERT_FILE`` (httpx) and
+``REQUESTS_CA_BUNDLE`` (requests), and fal-client is pointed at it with ``FAL_QUEUE_RUN_HOST``
+and ``FAL_RUN_HOST``, set before it is imported. Contenders are interleaved (round-robin, the
+order rotating every round) so machine drift hits all alike. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+KEY = "bench-key-id:bench-key-secret-0123456789"
+ECHO = "fal-ai/echo"
+SLOW = "fal-ai/slow"  # set to run 3 s, no queue, for the job-following figures
+SIZED = "fal-ai/sized"
+BIG = 50_000_000  # bytes of the large result
+
+sys.path.insert(0, str(ROOT))  # benchmark this checkout, installed or not
+
+
+# -- the emulator process ------------------------------------------------------------------
+
+
+class EmulatorProcess:
+    """``bench/emu_server.py`` in a subprocess, driven by JSON lines over its stdin/stdout."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "emu_server.py")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1,
+        )
+        info = json.loads(self.proc.stdout.readline())
+        self.http: str = info["http"]
+        self.https: str = info["https"]
+        self.cert_file: str = info["cert_file"]
+        self._lock = threading.Lock()
+
+    def ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+            self.proc.stdin.flush()
+            return json.loads(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        try:
+            self.ask("stop")
+        except (OSError, ValueError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- small statistics helpers -----------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def rotate(items: list[Any], n: int) -> list[Any]:
+    n %= len(items)
+    return items[n:] + items[:n]
+
+
+# -- contenders for the in-process figures ------------------------------------------------------
+
+
+def make_contenders(emu: EmulatorProcess, request_id: str) -> dict[str, dict[str, Callable[[], Any]]]:
+    """name -> {"tls": call, "http": call}: one status call of the same job, three ways."""
+    import fal_client
+    import requests
+
+    from connector import Connector
+
+    out: dict[str, dict[str, Callable[[], Any]]] = {"requests": {}, "connector": {}, "fal-client": {}}
+    for scheme, base in (("tls", emu.https), ("http", emu.http)):
+        session = requests.Session()
+        url = f"{base}/{ECHO}/requests/{request_id}/status"
+        headers = {"Authorization": f"Key {KEY}"}
+
+        def raw(session: Any = session, url: str = url, headers: dict = headers) -> Any:
+            response = session.get(url, headers=headers, timeout=(5, 30))
+            if response.status_code != 200:
+                raise RuntimeError(f"raw requests: HTTP {response.status_code}")
+            return response.json()
+
+        conn = Connector(queue_url=base, api_key=KEY)
+        inputs = {"app_id": ECHO, "request_id": request_id}
+
+        def via_connector(conn: Any = conn, inputs: dict = inputs) -> Any:
+            output = conn.run("get_request_status", inputs)
+            if not output["success"]:
+                raise RuntimeError(f"connector: {output['error']}")
+            return output
+
+        out["requests"][scheme] = raw
+        out["connector"][scheme] = via_connector
+    client = fal_client.SyncClient(key=KEY)
+
+    def via_fal(client: Any = client) -> Any:
+        status = client.status(ECHO, request_id)
+        if not isinstance(status, fal_client.Completed):
+            raise RuntimeError(f"fal-client: {status!r}")
+        return status
+
+    out["fal-client"]["tls"] = via_fal
+    return out
+
+
+def per_call(contenders: dict[str, Callable[[], Any]], calls: int, round_size: int = 100) -> dict[str, dict[str, float]]:
+    """Interleaved rounds of single calls; per-call wall time (µs) and client CPU per call (µs)."""
+    names = list(contenders)
+    for name in names:  # warm up: connections open, caches filled
+        for _ in range(min(200, calls)):
+            contenders[name]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    clock, thread_cpu = time.perf_counter_ns, time.thread_time_ns
+    rounds = max(1, calls // round_size)
+    for r in range(rounds):
+        for name in rotate(names, r):
+            fn, bucket = contenders[name], times[name]
+            c0 = thread_cpu()
+            for _ in range(round_size):
+                t0 = clock()
+                fn()
+                bucket.append((clock() - t0) / 1000)
+            cpu[name].append((thread_cpu() - c0) / 1000 / round_size)
+    return {
+        n: {"median_us": statistics.median(times[n]), "p99_us": pct(times[n], 0.99), "cpu_us": statistics.median(cpu[n]), "calls": len(times[n])}
+        for n in names
+    }
+
+
+def throughput(contenders: dict[str, Callable[[], Any]], threads: int, seconds: float, rounds: int) -> dict[str, dict[str, float]]:
+    """``threads`` threads sharing one client object, calling as fast as they can; calls/s."""
+    names = list(contenders)
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    errors: dict[str, int] = {n: 0 for n in names}
+    for r in range(rounds):
+        for name in rotate(names, r):
+            fn = contenders[name]
+            counts = [0] * threads
+            stop = threading.Event()
+            barrier = threading.Barrier(threads + 1)
+
+            def work(i: int, fn: Callable[[], Any] = fn, counts: list[int] = counts, stop: threading.Event = stop, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                n = 0
+                while not stop.is_set():
+                    try:
+                        fn()
+                    except Exception:
+                        errors[name] += 1
+                    n += 1
+                counts[i] = n
+
+            pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+            for t in pool:
+                t.start()
+            barrier.wait()
+            t0 = time.perf_counter()
+            time.sleep(seconds)
+            stop.set()
+            for t in pool:
+                t.join()
+            rates[name].append(sum(counts) / (time.perf_counter() - t0))
+    return {n: {"calls_per_s": statistics.median(rates[n]), "errors": errors[n]} for n in names}
+
+
+# -- following a job ---------------------------------------------------------------------------
+
+
+def follow(emu: EmulatorProcess, jobs: int) -> dict[str, dict[str, Any]]:
+    """Whole 3 s jobs: HTTP requests seen by the emulator per job, and how late the caller
+    learns that the job completed (the COMPLETED status in its hands minus the emulator's
+    completion time, both on the system-wide monotonic clock)."""
+    import fal_client
+    import requests
+
+    from connector import Connector
+
+    emu.ask("set_model", app_id=SLOW, queue_seconds=0, run_seconds=3)
+    conn = Connector(queue_url=emu.https, api_key=KEY)
+    client = fal_client.SyncClient(key=KEY)
+    requests.Session()
+
+    def connector_subscribe(n: int) -> tuple[str, float | None, float]:
+        seen: list[float] = []
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event["type"] == "status" and event["status"]["status"] == "COMPLETED" and not seen:
+                seen.append(time.monotonic())
+
+        out = conn.run("subscribe", {"app_id": SLOW, "data": {"n": n}, "timeout": 60}, on_event=on_event)
+        done = time.monotonic()
+        if not out["success"]:
+            raise RuntimeError(f"connector subscribe: {out['error']}")
+        return out["request_id"], seen[0] if seen else None, done
+
+    def connector_stream(n: int) -> tuple[str, float | None, float]:
+        job = conn.run("add_request_to_queue", {"app_id": SLOW, "data": {"n": n}})
+        if not job["success"]:
+            raise RuntimeError(f"connector submit: {job['error']}")
+        ids = {"app_id": SLOW, "request_id": job["request_id"]}
+        seen = None
+        for status in conn.stream("stream_request_status", {**ids, "timeout": 60}):
+            if status["status"] == "COMPLETED":
+                seen = time.monotonic()
+        result = conn.run("get_request_response", ids)
+        done = time.monotonic()
+        if not result["success"]:
+            raise RuntimeError(f"connector result: {result['error']}")
+        return job["request_id"], seen, done
+
+    def fal_subscribe(n: int) -> tuple[str, float | None, float]:
+        seen: list[float] = []
+        ids: list[str] = []
+
+        def on_update(status: Any) -> None:
+            if isinstance(status, fal_client.Completed) and not seen:
+                seen.append(time.monotonic())
+
+        client.subscribe(SLOW, {"n": n}, on_enqueue=ids.append, on_queue_update=on_update)
+        return ids[0], seen[0] if seen else None, time.monotonic()
+
+    contenders = {"connector subscribe": connector_subscribe, "connector stream": connector_stream, "fal-client subscribe": fal_subscribe}
+    found: dict[str, dict[str, list[float]]] = {n: {"requests": [], "seen_ms": [], "done_ms": []} for n in contenders}
+    example: dict[str, list[str]] = {}
+    for r in range(jobs):
+        for name in rotate(list(contenders), r):
+            emu.ask("log_clear")
+            request_id, seen, done = contenders[name](r)
+            log = emu.ask("log_count")
+            end_at = emu.ask("job", request_id=request_id)["end_at"]
+            found[name]["requests"].append(log["count"])
+            found[name]["seen_ms"].append((seen - end_at) * 1000 if seen is not None else float("nan"))
+            found[name]["done_ms"].append((done - end_at) * 1000)
+            example.setdefault(name, [line.split("?")[0] for line in log["requests"]])
+    return {
+        n: {
+            "requests": statistics.median(v["requests"]),
+            "seen_ms": statistics.median(v["seen_ms"]),
+            "seen_ms_max": max(v["seen_ms"]),
+            "done_ms": statistics.median(v["done_ms"]),
+            "example": _squash(example[n]),
+        }
+        for n, v in found.items()
+    }
+
+
+def _squash(lines: list[str]) -> str:
+    """'POST submit, GET status ×31, GET result' from a request log."""
+    out: list[list[Any]] = []
+    for line in lines:
+        method, _, path = line.partition(" ")
+        if "/requests/" in path:
+            rest = path.split("/requests/", 1)[1].split("/", 1)
+            label = f"{method} {rest[1] if len(rest) > 1 else 'result'}"
+        else:
+            label = f"{method} submit"
+        if out and out[-1][0] == label:
+            out[-1][1] += 1
+        else:
+            out.append([label, 1])
+    return ", ".join(s if k == 1 else f"{s} ×{k}" for s, k in out)
+
+
+# -- fresh processes ----------------------------------------------------------------------------
+
+
+PYCACHE = ""  # set by main(): a temporary directory, removed at the end
+
+
+def child_env(emu: EmulatorProcess) -> dict[str, str]:
+    """The environment of every fresh-process contender: pointed at the TLS emulator, and with
+    a private bytecode cache (filled by one unmeasured run of each contender) so that modules
+    run from this checkout start from .pyc like installed ones do, even where the environment
+    sets PYTHONDONTWRITEBYTECODE."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "REQUESTS_CA_BUNDLE", "SSL_CERT_", "PYTHONDONTWRITEBYTECODE"))}
+    if PYCACHE:
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    host = urlsplit(emu.https).netloc
+    env.update(
+        FAL_KEY=KEY,
+        FAL_QUEUE_URL=emu.https,
+        FAL_RUN_URL=emu.https + "/run",
+        FAL_API_URL=emu.https + "/v1",
+        FAL_JWKS_URL=emu.https + "/.well-known/jwks.json",
+        FAL_REST_URL=emu.https,
+        FAL_CDN_URL=emu.https + "/cdn",
+        FAL_QUEUE_RUN_HOST=host,
+        FAL_RUN_HOST=host + "/run",
+        SSL_CERT_FILE=emu.cert_file,
+        REQUESTS_CA_BUNDLE=emu.cert_file,
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    )
+    return env
+
+
+def cli_command() -> tuple[list[str], str]:
+    exe = shutil.which("fal-connector")
+    if exe:
+        return [exe], "fal-connector"
+    return [sys.executable, "-m", "connector"], "python -m connector (fal-connector is not installed)"
+
+
+def cold_start(emu: EmulatorProcess, request_id: str, runs: int) -> dict[str, Any]:
+    """One status call as a fresh process, wall time from spawn to exit (ms)."""
+    env = child_env(emu)
+    cli, cli_label = cli_command()
+    status_url = f"{emu.https}/{ECHO}/requests/{request_id}/status"
+    commands = {
+        "requests": [sys.executable, "-c",
+                     f"import requests; print(requests.get({status_url!r}, headers={{'Authorization': 'Key {KEY}'}}, timeout=30).json())"],
+        "connector": [*cli, "run", "get_request_status", "--input", json.dumps({"app_id": ECHO, "request_id": request_id})],
+        "fal-client": [sys.executable, "-c", f"import fal_client; print(fal_client.status({ECHO!r}, {request_id!r}))"],
+    }
+    for name, cmd in commands.items():  # warm the page and bytecode caches; check each works
+        for _ in range(2):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise RuntimeError(f"cold start {name} failed ({done.returncode}): {done.stderr[-2000:]}")
+    times: dict[str, list[float]] = {n: [] for n in commands}
+    for r in range(runs):
+        for name in rotate(list(commands), r):
+            t0 = time.perf_counter()
+            done = subprocess.run(commands[name], env=env, capture_output=True, timeout=60)
+            times[name].append((time.perf_counter() - t0) * 1000)
+            if done.returncode != 0:
+                raise RuntimeError(f"cold start {name} failed: {done.stderr[-2000:]!r}")
+    out: dict[str, Any] = {n: {"median_ms": statistics.median(v), "min_ms": min(v), "runs": len(v)} for n, v in times.items()}
+    out["_cli"] = cli_label
+    return out
+
+
+def memory(emu: EmulatorProcess, runs: int) -> dict[str, dict[str, float]]:
+    """Peak RSS of a fresh process fetching a ~50 MB JSON result (MiB)."""
+    import requests
+
+    session = requests.Session()
+    session.verify = emu.cert_file
+    submitted = session.post(f"{emu.https}/{SIZED}", json={"bytes": BIG}, headers={"Authorization": f"Key {KEY}"}, timeout=30).json()
+    request_id = submitted["request_id"]
+    while emu.ask("job", request_id=request_id)["status"] != "COMPLETED":
+        time.sleep(0.05)
+    env = child_env(emu)
+    names = ["connector", "fal-client", "requests"]
+    peaks: dict[str, list[float]] = {n: [] for n in names}
+    bases: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(runs):
+        for name in rotate(names, r):
+            done = subprocess.run([sys.executable, str(HERE / "children.py"), "rss", name, SIZED, request_id],
+                                  env=env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"memory {name} failed: {done.stderr[-2000:]}")
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            if not found["ok"] or found["size"] < BIG - 100:
+                raise RuntimeError(f"memory {name}: no whole result: {found}")
+            peaks[name].append(found["maxrss_kb"] / 1024)
+            bases[name].append(found["base_kb"] / 1024)
+    return {n: {"peak_mib": statistics.median(peaks[n]), "base_mib": statistics.median(bases[n])} for n in names}
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("fal-client", "httpx", "requests", "urllib3", "jsonschema", "pydantic", "pluggy", "tenacity"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "-"
+    import connector
+
+    out["fal-connector"] = connector.__version__
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "connector"], capture_output=True, text=True, timeout=5).stdout.strip()
+        out["fal-connector"] += f" (git {rev}{' + uncommitted changes' if dirty else ''})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "os": platform.platform(), "python": f"{platform.python_implementation()} {platform.python_version()}"}
+
+
+def figures(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table rows: (figure, requests, connector, fal-client, ratios, budget, met)."""
+    pc, pch, tp, cold, fol, mem = res["per_call_tls"], res["per_call_http"], res["throughput"], res["cold"], res["follow"], res["memory"]
+    rows = []
+
+    def row(name: str, unit: str, req: float | None, conn: float, fal: float | None, budget: str, met: bool | None, lower_is_better: bool = True) -> None:
+        rows.append({"figure": name, "unit": unit, "requests": req, "connector": conn, "fal": fal,
+                     "vs_requests": conn / req if req else None, "vs_fal": conn / fal if fal else None, "budget": budget, "met": met})
+
+    c, q, f = pc["connector"]["median_us"], pc["requests"]["median_us"], pc["fal-client"]["median_us"]
+    row("status call, median (TLS)", "µs", q, c, f, "≤ 1.3× requests and < fal-client", c <= 1.3 * q and c < f)
+    row("status call, p99 (TLS)", "µs", pc["requests"]["p99_us"], pc["connector"]["p99_us"], pc["fal-client"]["p99_us"], "-", None)
+    row("status call, client CPU (TLS)", "µs", pc["requests"]["cpu_us"], pc["connector"]["cpu_us"], pc["fal-client"]["cpu_us"], "-", None)
+    row("status call, median (plain HTTP)", "µs", pch["requests"]["median_us"], pch["connector"]["median_us"], None, "-", None)
+    t, tq, tf = tp["connector"]["calls_per_s"], tp["requests"]["calls_per_s"], tp["fal-client"]["calls_per_s"]
+    row("8 threads, one shared client (TLS)", "calls/s", tq, t, tf, "≥ 0.8× requests", t >= 0.8 * tq)
+    k, kq, kf = cold["connector"]["median_ms"], cold["requests"]["median_ms"], cold["fal-client"]["median_ms"]
+    row("cold start: fresh process, one status call (TLS)", "ms", kq, k, kf, "≤ fal-client", k <= kf)
+    fs, fst, ff = fol["connector subscribe"], fol["connector stream"], fol["fal-client subscribe"]
+    row("3 s job, subscribe: HTTP requests", "requests", None, fs["requests"], ff["requests"], "≤ 3", fs["requests"] <= 3)
+    row("3 s job, stream_request_status (+ submit, result): HTTP requests", "requests", None, fst["requests"], ff["requests"], "≤ 3", fst["requests"] <= 3)
+    row("3 s job, subscribe: completion seen after it happened", "ms", None, fs["seen_ms"], ff["seen_ms"], "≤ 20 ms", fs["seen_ms"] <= 20)
+    row("3 s job, stream_request_status: completion seen after", "ms", None, fst["seen_ms"], ff["seen_ms"], "≤ 20 ms", fst["seen_ms"] <= 20)
+    row("3 s job, subscribe: result in hand after completion", "ms", None, fs["done_ms"], ff["done_ms"], "-", None)
+    m, mq, mf = mem["connector"]["peak_mib"], mem["requests"]["peak_mib"], mem["fal-client"]["peak_mib"]
+    row("50 MB result: peak RSS", "MiB", mq, m, mf, "≤ fal-client", m <= mf)
+    row("  (RSS before the call: imports + client)", "MiB", mem["requests"]["base_mib"], mem["connector"]["base_mib"], mem["fal-client"]["base_mib"], "-", None)
+    return rows
+
+
+def _num(v: float | None, unit: str) -> str:
+    if v is None or v != v:
+        return "-"
+    if unit in ("requests",):
+        return f"{v:g}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def _ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}×"
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    out = ["| figure | unit | raw requests | connector | fal-client | conn / requests | conn / fal-client | budget | met |",
+           "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        met = "-" if r["met"] is None else ("yes" if r["met"] else "**NO**")
+        out.append(f"| {r['figure']} | {r['unit']} | {_num(r['requests'], r['unit'])} | {_num(r['connector'], r['unit'])} | "
+                   f"{_num(r['fal'], r['unit'])} | {_ratio(r['vs_requests'])} | {_ratio(r['vs_fal'])} | {r['budget']} | {met} |")
+    return out
+
+
+def before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    rows_b = {r["figure"]: r for r in figures(before)}
+    out = ["| figure | unit | connector before | connector after | before / requests | after / requests | before / fal-client | after / fal-client |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in figures(after):
+        b = rows_b.get(r["figure"])
+        if b is None:
+            continue
+        out.append(f"| {r['figure']} | {r['unit']} | {_num(b['connector'], r['unit'])} | {_num(r['connector'], r['unit'])} | "
+                   f"{_ratio(b['vs_requests'])} | {_ratio(r['vs_requests'])} | {_ratio(b['vs_fal'])} | {_ratio(r['vs_fal'])} |")
+    return out
+
+
+def write_results(res: dict[str, Any], before: dict[str, Any] | None, path: Path) -> None:
+    m, v = res["machine"], res["versions"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python bench/run.py` (see `bench/README.md` for what each figure measures). "
+        "Ratios compare figures from the same run.",
+        "",
+        f"- date: {res['date']}",
+        f"- machine: {m['nproc']} CPUs, {m['cpu']}, {m['os']}",
+        f"- Python: {m['python']}",
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if k != "python"),
+        f"- run: {res['params']}",
+        f"- cold start command: `{res['cold']['_cli']}`",
+        "",
+        "## This run",
+        "",
+        *table(figures(res)),
+        "",
+        "Requests each contender made for one 3 s job (first job of the run):",
+        "",
+        *[f"- {name}: {f['example']}" for name, f in res["follow"].items()],
+        "",
+    ]
+    if before is not None:
+        bm = before.get("versions", {}).get("fal-connector", "?")
+        lines += [
+            "## Before and after",
+            "",
+            f"\"Before\" is the connector before the performance work: {bm}, measured {before['date']} with this "
+            "same command on this machine. \"After\" is this run. Each ratio is against the other contenders of its "
+            "own run (the machine is shared: absolute figures drift between runs, ratios much less).",
+            "",
+            *before_after(before, res),
+            "",
+        ]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer calls, jobs and runs (a smoke test, not the figures of record)")
+    p.add_argument("--calls", type=int, default=None, help="status calls per contender (default 3000; quick 600)")
+    p.add_argument("--jobs", type=int, default=None, help="3 s jobs per follow contender (default 5; quick 2)")
+    p.add_argument("--cold", type=int, default=None, help="fresh processes per cold-start contender (default 15; quick 5)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds per throughput round (default 2; quick 1)")
+    p.add_argument("--save-as", choices=("before",), help="also store the figures as bench/results/before.json")
+    p.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md and bench/results/latest.json")
+    args = p.parse_args(argv)
+    if importlib.util.find_spec("fal_client") is None:
+        print("bench/run.py compares with the official client: pip install fal-client", file=sys.stderr)
+        return 2
+    calls = args.calls or (600 if args.quick else 3000)
+    jobs = args.jobs or (2 if args.quick else 5)
+    cold_runs = args.cold or (5 if args.quick else 15)
+    seconds = args.seconds or (1.0 if args.quick else 2.0)
+    rounds = 3
+
+    global PYCACHE
+    PYCACHE = tempfile.mkdtemp(prefix="fal-bench-pycache-")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    emu = EmulatorProcess(env)
+    try:
+        # Point this process at the emulator before fal_client is imported (it reads the hosts then).
+        os.environ.update({k: v for k, v in child_env(emu).items() if k != "PYTHONPATH"})
+        import requests
+
+        boot = requests.Session()
+        boot.verify = emu.cert_file
+        request_id = boot.post(f"{emu.https}/{ECHO}", json={"bench": True}, headers={"Authorization": f"Key {KEY}"}, timeout=30).json()["request_id"]
+        while emu.ask("job", request_id=request_id)["status"] != "COMPLETED":
+            time.sleep(0.02)
+        # the plain-HTTP emulator needs the same job id: submit there too and use it for http rows
+        plain_id = requests.post(f"{emu.http}/{ECHO}", json={"bench": True}, headers={"Authorization": f"Key {KEY}"}, timeout=30).json()["request_id"]
+        time.sleep(0.2)
+
+        started = time.time()
+        res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                               "machine": machine(), "versions": versions(),
+                               "params": f"{calls} calls/contender, {rounds}×{seconds:g} s throughput rounds, {cold_runs} cold starts, {jobs} jobs/follow contender"}
+        print(f"per-call latency: {calls} status calls per contender, interleaved ...", file=sys.stderr, flush=True)
+        contenders = make_contenders(emu, request_id)
+        res["per_call_tls"] = per_call({n: c["tls"] for n, c in contenders.items()}, calls)
+        http_contenders = make_contenders(emu, plain_id)
+        res["per_call_http"] = per_call({n: c["http"] for n, c in http_contenders.items() if "http" in c}, calls)
+        print("throughput: 8 threads sharing one client ...", file=sys.stderr, flush=True)
+        res["throughput"] = throughput({n: c["tls"] for n, c in contenders.items()}, 8, seconds, rounds)
+        print(f"cold start: {cold_runs} fresh processes per contender ...", file=sys.stderr, flush=True)
+        res["cold"] = cold_start(emu, request_id, cold_runs)
+        print(f"following: {jobs} jobs of 3 s per contender ...", file=sys.stderr, flush=True)
+        res["follow"] = follow(emu, jobs)
+        print("memory: a 50 MB result, fresh process per fetch ...", file=sys.stderr, flush=True)
+        res["memory"] = memory(emu, 3)
+        res["seconds"] = round(time.time() - started, 1)
+    finally:
+        emu.stop()
+        shutil.rmtree(PYCACHE, ignore_errors=True)
+
+    rows = figures(res)
+    print()
+    print("\n".join(table(rows)))
+    met = [r for r in rows if r["met"] is not None]
+    failed = [r["figure"] for r in met if not r["met"]]
+    print()
+    print(f"{len(met) - len(failed)} of {len(met)} budget figures met" + (f"; not met: {', '.join(failed)}" if failed else "") + f" ({res['seconds']} s)")
+    results_dir = HERE / "results"
+    if not args.no_write:
+        results_dir.mkdir(exist_ok=True)
+        (results_dir / "latest.json").write_text(json.dumps(res, indent=1))
+        if args.save_as:
+            (results_dir / f"{args.save_as}.json").write_text(json.dumps(res, indent=1))
+        before_file = results_dir / "before.json"
+        before = json.loads(before_file.read_text()) if before_file.exists() and args.save_as != "before" else None
+        write_results(res, before, HERE / "RESULTS.md")
+        print(f"wrote {HERE / 'RESULTS.md'}", file=sys.stderr)
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
