@@ -30,8 +30,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
@@ -174,7 +175,7 @@ def throughput(contenders: dict[str, Callable[[], Any]], threads: int, seconds: 
             stop = threading.Event()
             barrier = threading.Barrier(threads + 1)
 
-            def work(i: int, fn: Callable[[], Any] = fn, counts: list[int] = counts, stop: threading.Event = stop, barrier: threading.Barrier = barrier) -> None:
+            def work(i: int, fn: Callable[[], Any] = fn, counts: list[int] = counts, stop: threading.Event = stop, barrier: threading.Barrier = barrier, name: str = name) -> None:
                 barrier.wait()
                 n = 0
                 while not stop.is_set():

@@ -37,7 +37,7 @@ def _package_file(*parts: str) -> Any:
     return resources.files("connector").joinpath(*parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema_file(name: str) -> dict[str, Any]:
     """A schema file from ``schemas/``, parsed once (callers get the shared object: do not mutate)."""
     try:

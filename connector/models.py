@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector._model import BaseModel, ConfigDict
-
 from connector.schema_check import SchemaValidator
 
 

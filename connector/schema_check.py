@@ -425,7 +425,7 @@ def _equal(one: Any, two: Any) -> bool:
     if isinstance(one, str) or isinstance(two, str):
         return one == two
     if isinstance(one, Sequence) and isinstance(two, Sequence):
-        return len(one) == len(two) and all(_equal(i, j) for i, j in zip(one, two))
+        return len(one) == len(two) and all(_equal(i, j) for i, j in zip(one, two, strict=True))
     if isinstance(one, Mapping) and isinstance(two, Mapping):
         return len(one) == len(two) and all(key in two and _equal(value, two[key]) for key, value in one.items())
     return _unbool(one) == _unbool(two)
@@ -445,7 +445,7 @@ def _unbool(element: Any) -> Any:
 def _uniq(container: list[Any]) -> bool:
     try:
         ordered = sorted(_unbool(i) for i in container)
-        for i, j in zip(ordered, itertools.islice(ordered, 1, None)):
+        for i, j in zip(ordered, itertools.islice(ordered, 1, None), strict=False):
             if _equal(i, j):
                 return False
     except (NotImplementedError, TypeError):

@@ -35,8 +35,9 @@ def completed(**extra):
 @pytest.fixture
 def clock(monkeypatch):
     """A fake clock for connector.fal.follow: sleeping advances it instead of waiting."""
-    import connector.fal.follow as follow
     import time as real_time
+
+    import connector.fal.follow as follow
 
     state = {"offset": 0.0, "slept": []}
 

@@ -54,7 +54,7 @@ class Emulator:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         with self._lifecycle:
             if self._server is not None:
                 return self
@@ -99,7 +99,7 @@ class Emulator:
                 shutil.rmtree(self._tmpdir, ignore_errors=True)
                 self._tmpdir = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

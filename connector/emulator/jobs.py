@@ -16,9 +16,10 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from .models import Outcome, cancelled_outcome, timeout_outcome
 
@@ -60,7 +61,7 @@ class Job:
     cancelled_at: float | None = None  # cancelled while queued
     cancel_requested_at: float | None = None  # cancelled while running
     _outcome: Outcome | None = field(default=None, repr=False)
-    _store: "JobStore | None" = field(default=None, repr=False)
+    _store: JobStore | None = field(default=None, repr=False)
 
     @property
     def state(self) -> str:

@@ -15,8 +15,9 @@ import json
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # fal's FastAPI-style validation error for a missing prompt, verbatim (FAL_API.md §4.4).
 MISSING_PROMPT_DETAIL = [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]

@@ -10,7 +10,7 @@ import base64
 import binascii
 import hashlib
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from .auth import platform_error, require_platform_key
 from .models import FIXED_DATE, Catalogue, ModelSpec

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import control
 from .wire import Request, Response, detail, json_response

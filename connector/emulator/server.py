@@ -22,8 +22,9 @@ import sys
 import threading
 import traceback
 import uuid
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .faults import BODY_ACTIONS, FaultRule
 from .models import PaddedBody

@@ -20,8 +20,8 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .auth import require_key
 from .jobs import iso

@@ -7,8 +7,9 @@ server.py alone decides how an answer is written (or broken, when a fault says s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 

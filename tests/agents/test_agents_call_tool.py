@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector.agents.tools import prepare_arguments
-
 from agent_helpers import billable_requests
+
+from connector.agents.tools import prepare_arguments
 
 OPENAI_NULLS = {"webhook_url": None, "priority": None, "hint": None, "start_timeout": None,
                 "max_queue_length": None, "logs": None, "timeout": None}

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from emu_helpers import poll
 
 from connector.emulator import Emulator
-from emu_helpers import poll
 
 
 @pytest.fixture

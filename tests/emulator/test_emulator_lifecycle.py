@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from emu_helpers import poll
 
 from connector.emulator import Emulator
-from emu_helpers import poll
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_env_points_everything_at_one_base_url():
 def test_url_before_start_raises():
     emu = Emulator()
     with pytest.raises(RuntimeError):
-        emu.url
+        _ = emu.url
     emu.stop()  # stopping a never-started emulator is harmless
 
 

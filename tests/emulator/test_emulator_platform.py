@@ -54,7 +54,9 @@ def test_models_cursor_pagination(emu, http):
 
 
 def test_models_search_and_filters(emu, http):
-    get = lambda **p: [m["endpoint_id"] for m in http.get(f"{emu.url}/v1/models", params=p).json()["models"]]
+    def get(**p):
+        return [m["endpoint_id"] for m in http.get(f"{emu.url}/v1/models", params=p).json()["models"]]
+
     assert set(get(q="flux")) == {"fal-ai/flux/dev", "fal-ai/flux/dev/image-to-image", "fal-ai/flux/schnell"}
     assert get(q="FLUX.1 [schnell]") == ["fal-ai/flux/schnell"]
     assert "fal-ai/flux/dev/image-to-image" in get(category="image-to-image")

@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 import requests
-
 from emu_helpers import poll
+
 from connector.emulator import Emulator
 
 MISSING_PROMPT = {"detail": [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from connector.emulator import Emulator
 from emu_helpers import poll, sse_events
+
+from connector.emulator import Emulator
 
 
 def test_stream_events_in_order_with_pings_and_close(emu, http, submit):

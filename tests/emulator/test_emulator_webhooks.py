@@ -11,9 +11,9 @@ import time
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from emu_helpers import poll
 
 from connector.emulator import Emulator
-from emu_helpers import poll
 
 
 def _public_keys(jwks: dict) -> list[Ed25519PublicKey]:
