@@ -20,6 +20,7 @@ hookimpl = pluggy.HookimplMarker("fal_connector")
 @hookspec
 def register_actions() -> list[Any]:
     """Return a list of ``connector.Action`` (spec + handler); for one id the first registered wins, so plugins override built-ins."""
+    raise NotImplementedError  # a hook specification: plugins implement it
 
 
 @hookspec(firstresult=True)

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from connector.models import ActionSpec
 from connector.schema_check import compile_check
@@ -48,6 +48,8 @@ def load_schema_file(name: str) -> dict[str, Any]:
         schema = json.loads(text)
     except ValueError as exc:
         raise ManifestError(f"schema file {name!r} is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise ManifestError(f"schema file {name!r} is not a JSON object")
     return schema
 
 
@@ -92,7 +94,7 @@ def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
     if not defs:
         del out["$defs"]
     out.pop("$id", None)  # self-contained now; its old base URI would mislead resolvers
-    return out
+    return cast(dict[str, Any], out)
 
 
 def _copy(node: Any) -> Any:
@@ -137,7 +139,7 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
         values[key] = bundle(schema, f"{where}: {key}")
     values["aliases"] = tuple(values.get("aliases") or ())
     try:
-        return ActionSpec.model_validate(values)
+        return cast(ActionSpec, ActionSpec.model_validate(values))
     except Exception as exc:
         raise ManifestError(f"{where}: {exc}") from None
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # jsonschema is imported only to explain an invalid input
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
+    from connector.schema_check import SchemaValidator
+
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
 
 # Limits checked before the schema (which recurses, and reprs what it rejects): an input
@@ -23,7 +25,7 @@ MAX_FIELD_BYTES = {"data": 8 * 1024 * 1024}  # about, as compact JSON
 _MAX_INT = 10**MAX_INT_DIGITS
 
 
-def check_input(validator: Draft202012Validator, inputs: Any) -> None:
+def check_input(validator: Draft202012Validator | SchemaValidator, inputs: Any) -> None:
     """Raise ``InvalidInputError`` naming the first (most relevant) problem, if any."""
     check_json_value(inputs)
     errors = list(validator.iter_errors(inputs))
@@ -98,7 +100,9 @@ def _where(name: str, path: tuple[Any, ...]) -> str:
 
 def input_error(error: ValidationError) -> InvalidInputError:
     field = field_path(error.absolute_path)
-    kind, value, instance = error.validator, error.validator_value, error.instance
+    kind: Any = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
     if kind == "required":
         missing = [name for name in value if isinstance(instance, dict) and name not in instance]
         name = missing[0] if missing else "?"
@@ -108,7 +112,7 @@ def input_error(error: ValidationError) -> InvalidInputError:
             missing = [name for name in needs if given in instance and name not in instance]
             if missing:
                 return InvalidInputError(_join(field, missing[0]), f"is required with {given}")
-    if kind == "additionalProperties" and isinstance(instance, dict):
+    if kind == "additionalProperties" and isinstance(instance, dict) and isinstance(error.schema, dict):
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed)
         accepted = ", ".join(allowed) if allowed else "none"
@@ -125,8 +129,8 @@ def input_error(error: ValidationError) -> InvalidInputError:
         shown = value.replace("$(?!\\n)", "$")  # the schemas' guard against a trailing newline
         return InvalidInputError(field, f"{short(instance)} is not in the expected form (pattern {shown})")
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        words = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-        return InvalidInputError(field, f"expected a number {words[kind]} {value}, got {short(instance)}")
+        compare = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        return InvalidInputError(field, f"expected a number {compare} {value}, got {short(instance)}")
     if kind in ("minLength", "maxLength"):
         words = "at least" if kind == "minLength" else "at most"
         return InvalidInputError(field, f"expected {words} {value} characters, got {len(instance)}")

@@ -14,7 +14,8 @@ log = logging.getLogger("connector.events")
 
 @hookimpl(trylast=True)
 def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> dict[str, Any]:
-    return action.handler(inputs, context)
+    result: dict[str, Any] = action.handler(inputs, context)
+    return result
 
 
 @hookimpl(trylast=True)

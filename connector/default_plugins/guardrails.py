@@ -114,7 +114,7 @@ class EstimateCache:
 
 def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
     connector = context.connector
-    cache = connector.state(_STATE_KEY, EstimateCache)
+    cache: EstimateCache = connector.state(_STATE_KEY, EstimateCache)
     cost = cache.get(endpoint)
     if cost is not None:
         return cost

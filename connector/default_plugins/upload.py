@@ -55,7 +55,7 @@ class _Source:
     def read_all(self) -> bytes:
         if self.data is not None:
             return self.data
-        with open(self.path, "rb") as fh:  # type: ignore[arg-type]
+        with open(str(self.path), "rb") as fh:
             return fh.read()
 
     def parts(self, part_size: int) -> Any:
@@ -64,7 +64,7 @@ class _Source:
             for number, start in enumerate(range(0, max(self.size, 1), part_size), 1):
                 yield number, self.data[start : start + part_size]
             return
-        with open(self.path, "rb") as fh:  # type: ignore[arg-type]
+        with open(str(self.path), "rb") as fh:
             number = 1
             while chunk := fh.read(part_size):
                 yield number, chunk
@@ -100,7 +100,7 @@ def _cdn_token(ctx: Any) -> dict[str, Any]:
             response = ctx.request("POST", ctx.url("rest", "/storage/auth/token"), params={"storage_type": "fal-cdn-v3"}, json={})
             token = ctx.require_fields(ctx.json(response, "CDN token"), "CDN token", "token")
             cache.token, cache.expires = token, _expiry(token.get("expires_at"))
-        return cache.token
+        return dict(cache.token)
 
 
 def _expiry(value: Any) -> float:

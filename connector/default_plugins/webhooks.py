@@ -18,7 +18,8 @@ from connector.models import Action
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
     response = ctx.request("GET", ctx.config.jwks_url, auth=False)
-    return ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
+    body: dict[str, Any] = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
+    return body
 
 
 def get_jwks(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:

@@ -133,7 +133,7 @@ class HttpClient:
         def stop(state: Any) -> bool:
             if state.attempt_number > policy.max_retries:
                 return True
-            return time.monotonic() + state.upcoming_sleep > deadline_at
+            return bool(time.monotonic() + state.upcoming_sleep > deadline_at)
 
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception()
@@ -235,12 +235,11 @@ class HttpClient:
         prepared.prepare_body(body, None)  # None and b"" give no body, as Session.request's {} does
         prepared.prepare_auth(session.auth, prepared.url)
         prepared.prepare_hooks(session.hooks)
-        adapter = session.get_adapter(prepared.url)
-        response = adapter.send(
-            prepared, stream=True, timeout=timeout, verify=self._verify(), cert=session.cert, proxies=self._proxies_for(prepared.url)
-        )
+        url = str(prepared.url)
+        adapter = session.get_adapter(url)
+        response = adapter.send(prepared, stream=True, timeout=timeout, verify=self._verify(), cert=session.cert, proxies=self._proxies_for(url))
         if prepared.hooks["response"]:
-            response = dispatch_hook("response", prepared.hooks, response)
+            response = dispatch_hook("response", prepared.hooks, response)  # type: ignore[no-untyped-call]  # requests ships it untyped
         return response
 
     def _verify(self) -> Any:
@@ -289,7 +288,7 @@ class HttpClient:
             verdict = classify_exception(exc, policy.retry_class, body_phase=True)
             raise _Attempt(verdict, self._transport_error(verdict, request, exc, fal_request_id)) from None
         response._content = b"".join(chunks)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, set as Response.content does
 
     @staticmethod
     def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None) -> TransportError:

@@ -43,7 +43,7 @@ class RetryPolicy:
     def backoff(self, retry_number: int) -> float:
         """Exponential backoff with jitter for the n-th retry (1-based)."""
         delay = min(self.backoff_base * 2 ** (retry_number - 1), self.backoff_max)
-        return delay * (1 - 0.25 * random.random())
+        return float(delay * (1 - 0.25 * random.random()))
 
 
 @dataclass(frozen=True)
