@@ -30,7 +30,8 @@ import json
 import math
 import re
 import sys
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 _MISSING: Any = object()
 _PLAIN_INT = re.compile(r"[0-9]{1,15}\Z")
@@ -73,9 +74,12 @@ def Field(default: Any = _MISSING, **constraints: Any) -> Any:  # noqa: N802 - p
     return FieldInfo(default, **constraints)
 
 
-def field_validator(*fields: str, mode: str = "after") -> Any:
-    def mark(method: Any) -> Any:
-        func = method.__func__ if isinstance(method, classmethod) else method
+_F = TypeVar("_F")
+
+
+def field_validator(*fields: str, mode: str = "after") -> Callable[[_F], _F]:
+    def mark(method: _F) -> _F:
+        func: Any = method.__func__ if isinstance(method, classmethod) else method
         func.__model_validator__ = (fields, mode)
         return method
 

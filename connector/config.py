@@ -136,7 +136,8 @@ class Config(BaseModel):
             if value is not None and value != "":
                 values[name] = value
         try:
-            return cls.model_validate(values)
+            config: Config = cls.model_validate(values)
+            return config
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "config"
