@@ -33,7 +33,7 @@ class Emulator:
         self.host, self.port, self.api_key, self.tls = host, port, api_key, tls
         self.user_id = user_id
         self.faults = Faults()
-        self.requests_log: collections.deque = collections.deque(maxlen=log_size)
+        self.requests_log: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=log_size)
         self.cert_file: str | None = None
         self._url: str | None = None
         self._stopping = threading.Event()
@@ -124,7 +124,7 @@ class Emulator:
 
     # --- webhooks and keys -----------------------------------------------------------------
 
-    def jwks(self) -> dict:
+    def jwks(self) -> dict[str, Any]:
         return self._keyring.jwks()
 
     def rotate_key(self, keep_old: bool = True) -> str:
@@ -138,7 +138,7 @@ class Emulator:
         return self._keyring.sign(body, request_id, user_id or self.user_id, timestamp)
 
     @property
-    def webhook_deliveries(self) -> list[dict]:
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
         """Every delivery attempt: url, request_id, attempt, status_code (or None), error (or None)."""
         return self._webhooks.deliveries
 
@@ -162,7 +162,7 @@ class Emulator:
         return self._store.get(request_id)
 
     @property
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[dict[str, Any]]:
         """Sync /run calls received (endpoint_id, input)."""
         return self._queue.runs
 

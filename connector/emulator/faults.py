@@ -76,7 +76,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
 
-    def add(self, route: str, *, status: int | None = None, headers: dict | None = None,
+    def add(self, route: str, *, status: int | None = None, headers: dict[str, Any] | None = None,
             body: Any = None, delay: float = 0.0, action: str | None = None,
             times: int | None = 1, **extra: Any) -> FaultRule:
         if route not in ROUTES:

@@ -43,7 +43,7 @@ class Job:
     app_id: str  # owner/app (+ namespace): the base of status/result/cancel URLs
     endpoint_id: str  # the full id the job was submitted to
     model: str  # catalogue endpoint that serves it
-    input: dict
+    input: dict[str, Any]
     priority: str
     seq: int
     submitted: float  # clock()
@@ -54,7 +54,7 @@ class Job:
     timeout_at: float = INF
     webhook_url: str | None = None
     runner_hint: str | None = None
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     response_url: str = ""
     status_url: str = ""
     cancel_url: str = ""
@@ -174,9 +174,9 @@ class JobStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def submit(self, *, app_id: str, endpoint_id: str, model: str, data: dict, priority: str,
+    def submit(self, *, app_id: str, endpoint_id: str, model: str, data: dict[str, Any], priority: str,
                queue_seconds: float, run_seconds: float, start_timeout: float | None,
-               webhook_url: str | None, runner_hint: str | None, headers: dict,
+               webhook_url: str | None, runner_hint: str | None, headers: dict[str, str],
                max_queue_length: int | None, urls: Callable[[str], tuple[str, str, str]]) -> Job:
         now = clock()
         with self._lock:

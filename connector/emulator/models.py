@@ -108,7 +108,7 @@ class PaddedBody:
 
     _CHUNK = b"x" * (1 << 20)  # one shared 1 MiB block; every chunk is a slice of it
 
-    def __init__(self, size: int, field_name: str = "padding", extra: dict | None = None):
+    def __init__(self, size: int, field_name: str = "padding", extra: dict[str, Any] | None = None):
         head = json.dumps(extra or {})[:-1]
         head = (head + ", " if extra else "{") + json.dumps(field_name) + ': "'
         self._head = head.encode()
@@ -176,7 +176,7 @@ def derive_seed(data: Any) -> int:
     return int.from_bytes(hashlib.sha256(canon).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def _image(spec: ModelSpec, data: dict, base_url: str) -> Outcome:
+def _image(spec: ModelSpec, data: dict[str, Any], base_url: str) -> Outcome:
     if "prompt" not in data:
         return model_error(MISSING_PROMPT_DETAIL)
     prompt = data["prompt"]
@@ -205,7 +205,7 @@ def _image(spec: ModelSpec, data: dict, base_url: str) -> Outcome:
     return Outcome(200, _json(out))
 
 
-def _sized(data: dict) -> Outcome:
+def _sized(data: dict[str, Any]) -> Outcome:
     n = data.get("bytes")
     if type(n) is not int or not 0 <= n <= MAX_SIZED_BYTES:
         return model_error([{"loc": ["body", "bytes"], "msg": f"an integer 0..{MAX_SIZED_BYTES} is required",
@@ -213,7 +213,7 @@ def _sized(data: dict) -> Outcome:
     return Outcome(200, PaddedBody(n, extra={"bytes": n}))
 
 
-def run_model(spec: ModelSpec, data: dict, base_url: str) -> Outcome:
+def run_model(spec: ModelSpec, data: dict[str, Any], base_url: str) -> Outcome:
     """The model's answer for this input (deterministic)."""
     if spec.kind == "image":
         return _image(spec, data, base_url)

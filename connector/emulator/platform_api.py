@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import math
 from collections.abc import Callable
+from typing import Any
 
 from .auth import platform_error, require_platform_key
 from .models import FIXED_DATE, Catalogue, ModelSpec
@@ -43,7 +44,7 @@ def _page_of(cursor: str | None) -> int | None:
     return page if page >= 1 else None
 
 
-def _input_schema(spec: ModelSpec) -> dict:
+def _input_schema(spec: ModelSpec) -> dict[str, Any]:
     if spec.kind == "image":
         return {"type": "object", "required": ["prompt"], "properties": {
             "prompt": {"type": "string", "title": "Prompt"},
@@ -61,7 +62,7 @@ def _input_schema(spec: ModelSpec) -> dict:
     return {"type": "object", "additionalProperties": True}
 
 
-def _output_schema(spec: ModelSpec) -> dict:
+def _output_schema(spec: ModelSpec) -> dict[str, Any]:
     if spec.kind == "image":
         image = {"type": "object", "properties": {"url": {"type": "string"}, "width": {"type": "integer"},
                                                   "height": {"type": "integer"},
@@ -74,7 +75,7 @@ def _output_schema(spec: ModelSpec) -> dict:
     return {"type": "object"}
 
 
-def openapi_doc(spec: ModelSpec, base_url: str) -> dict:
+def openapi_doc(spec: ModelSpec, base_url: str) -> dict[str, Any]:
     """A compact OpenAPI 3.0 document in the shape of fal's per-model queue spec."""
     status = {"type": "object", "required": ["status", "request_id"],
               "properties": {"status": {"type": "string", "enum": ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]},
@@ -85,7 +86,7 @@ def openapi_doc(spec: ModelSpec, base_url: str) -> dict:
     ref = {"$ref": "#/components/schemas/QueueStatus"}
     req = {"/requests/{request_id}/status": "get", "/requests/{request_id}/cancel": "put",
            "/requests/{request_id}": "get"}
-    paths: dict = {f"/{spec.endpoint_id}": {"post": {
+    paths: dict[str, Any] = {f"/{spec.endpoint_id}": {"post": {
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Input"}}}},
         "responses": {"200": {"description": "Queued", "content": {"application/json": {"schema": ref}}}}}}}
@@ -102,9 +103,9 @@ def openapi_doc(spec: ModelSpec, base_url: str) -> dict:
                                        "QueueStatus": status}}}
 
 
-def _entry(spec: ModelSpec, base_url: str, expand: list[str]) -> dict:
+def _entry(spec: ModelSpec, base_url: str, expand: list[str]) -> dict[str, Any]:
     colour = hashlib.sha256(spec.endpoint_id.encode()).hexdigest()[:6]
-    entry: dict = {"endpoint_id": spec.endpoint_id, "metadata": {
+    entry: dict[str, Any] = {"endpoint_id": spec.endpoint_id, "metadata": {
         "display_name": spec.display_name, "category": spec.category, "description": spec.description,
         "status": spec.status, "tags": list(spec.tags), "updated_at": FIXED_DATE, "is_favorited": None,
         "thumbnail_url": f"{base_url}/cdn/images/64x64/{colour}.png",
@@ -194,7 +195,8 @@ class PlatformAPI:
         if not isinstance(body, dict):
             return _bad("Request body must be a JSON object")
         kind, endpoints = body.get("estimate_type"), body.get("endpoints")
-        field_name = {"historical_api_price": "call_quantity", "unit_price": "unit_quantity"}.get(kind)
+        field_names: dict[Any, str] = {"historical_api_price": "call_quantity", "unit_price": "unit_quantity"}
+        field_name = field_names.get(kind)
         if field_name is None:
             return _bad("estimate_type must be 'historical_api_price' or 'unit_price'")
         if set(body) - {"estimate_type", "endpoints"}:

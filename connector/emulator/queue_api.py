@@ -44,7 +44,7 @@ class QueueAPI:
         self.store, self.catalogue, self.webhooks = store, catalogue, webhooks
         self.base_url, self.api_key, self.ping_interval = base_url, api_key, ping_interval
         self.stopping = stopping
-        self.runs: list[dict] = []  # sync /run calls (endpoint_id, input), for tests
+        self.runs: list[dict[str, Any]] = []  # sync /run calls (endpoint_id, input), for tests
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ class QueueAPI:
         return run_model(spec, job.input, self.base_url())
 
     @staticmethod
-    def _input(req: Request) -> tuple[dict | None, Response | None]:
+    def _input(req: Request) -> tuple[dict[str, Any] | None, Response | None]:
         """The body must be a JSON object; an empty body counts as ``{}``."""
         if not req.body.strip():
             return {}, None
@@ -96,7 +96,7 @@ class QueueAPI:
         job = self.store.get(request_id)
         return job if job is not None and job.app_id == app_id else None
 
-    def status_body(self, job: Job, now: float, with_logs: bool) -> tuple[int, dict, Timeline]:
+    def status_body(self, job: Job, now: float, with_logs: bool) -> tuple[int, dict[str, Any], Timeline]:
         store = self.store
         tl = store.timeline(job, now)
         body: dict[str, Any] = {"status": tl.status, "request_id": job.request_id,
@@ -114,7 +114,7 @@ class QueueAPI:
                 body["error"], body["error_type"] = outcome.error, outcome.error_type
         return (200 if tl.status == COMPLETED else 202), body, tl
 
-    def _logs(self, job: Job, tl: Timeline, now: float) -> list[dict]:
+    def _logs(self, job: Job, tl: Timeline, now: float) -> list[dict[str, Any]]:
         logs = []
         for t, step in self.store.log_times(job, tl):
             if t > now:
@@ -148,6 +148,7 @@ class QueueAPI:
         data, bad = self._input(req)
         if bad:
             return bad
+        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
         timeout, bad = self._start_timeout(req)
         if bad:
             return bad
@@ -159,11 +160,12 @@ class QueueAPI:
             parts = urlsplit(webhook)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 return detail(400, "fal_webhook must be an http(s) URL", error_type="bad_request")
-        max_len = req.arg("fal_max_queue_length")
-        if max_len is not None:
-            if not max_len.isdigit():
+        max_len_arg = req.arg("fal_max_queue_length")
+        max_len: int | None = None
+        if max_len_arg is not None:
+            if not max_len_arg.isdigit():
                 return detail(400, "fal_max_queue_length must be a non-negative integer", error_type="bad_request")
-            max_len = int(max_len)
+            max_len = int(max_len_arg)
         base = f"{self.base_url()}/{app_id}/requests/"
         try:
             job = self.store.submit(
@@ -269,6 +271,7 @@ class QueueAPI:
         data, bad = self._input(req)
         if bad:
             return bad
+        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
         timeout, bad = self._start_timeout(req)
         if bad:
             return bad

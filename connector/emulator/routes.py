@@ -50,14 +50,14 @@ def _method_not_allowed(allowed: str, **kw: Any) -> Route:
 
 def _inference_route(emu: Any, method: str, segs: list[str], run: bool) -> Route:
     """Queue host at the root, sync run host under /run (one base URL, FAL_API.md §3)."""
-    host = {"fal_host": True}
+    host: dict[str, Any] = {"fal_host": True}
     if not segs or not all(SEGMENT.match(s) for s in segs):
         return _not_found(**host)
     n = 3 if segs[0] in NAMESPACES else 2
     if len(segs) < n:  # bare alias such as "fast-sdxl": fal's server behaviour is unknown; 404
         return _not_found(f"Application '{'/'.join(segs)}' not found; use owner/app", **host)
     app_id, endpoint_id = "/".join(segs[:n]), "/".join(segs)
-    where = {"app_id": app_id, "endpoint_id": endpoint_id, **host}
+    where: dict[str, Any] = {"app_id": app_id, "endpoint_id": endpoint_id, **host}
     queue = emu._queue
     if run:
         if method != "POST":

@@ -24,7 +24,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from .faults import BODY_ACTIONS, FaultRule
 from .models import PaddedBody
@@ -113,6 +113,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fal-emulator"
     sys_version = ""
     timeout = 300  # an idle keep-alive connection is closed after this
+    server: Server  # always our Server (it is the only one built with this handler)
 
     def log_message(self, format: str, *args: Any) -> None:  # no access log: speed, quiet tests
         pass
@@ -124,7 +125,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -201,8 +202,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, resp: Response) -> None:
         lines = [f"HTTP/1.1 {resp.status} {_reason(resp.status)}\r\nServer: fal-emulator\r\n"]
         body = resp.body
-        streamed = not isinstance(body, (bytes, bytearray))
-        if not streamed:
+        if isinstance(body, (bytes, bytearray)):
             lines.append(f"Content-Length: {len(body)}\r\n")
         elif resp.length is not None:
             lines.append(f"Content-Length: {resp.length}\r\n")
@@ -216,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         head = "".join(lines).encode("latin-1") + b"\r\n"
         write = self.wfile.write
         self._headers_sent = True
-        if not streamed:
+        if isinstance(body, (bytes, bytearray)):
             write(head + body if len(body) < 65536 else head)
             if len(body) >= 65536:
                 write(body)
@@ -274,7 +274,8 @@ class Server(ThreadingHTTPServer):
             while not self._stopped:
                 for key, _ in sel.select():
                     if key.fileobj is self and not self._stopped:
-                        self._handle_request_noblock()
+                        # typeshed omits this private BaseServer method; it exists in every CPython 3.
+                        self._handle_request_noblock()  # type: ignore[attr-defined]
 
     def stop_serving(self) -> None:
         self._stopped = True
@@ -291,7 +292,8 @@ class Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = cast(str, host), port  # AF_INET/AF_INET6: host is a str
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()

@@ -18,9 +18,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+if TYPE_CHECKING:
+    from .jobs import Job
+    from .models import Outcome
 
 
 def _b64url(raw: bytes) -> str:
@@ -54,7 +59,7 @@ class KeyRing:
             self._keys = (self._keys if keep_old else []) + [key]
         return key.kid
 
-    def jwks(self) -> dict:
+    def jwks(self) -> dict[str, Any]:
         with self._lock:
             keys = list(self._keys)
         return {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": k.x, "kid": k.kid, "use": "sig", "alg": "EdDSA"}
@@ -73,9 +78,9 @@ class KeyRing:
         }
 
 
-def webhook_body(job, outcome) -> bytes:
+def webhook_body(job: Job, outcome: Outcome) -> bytes:
     """fal's delivery body: status OK + payload, or ERROR + error + the error payload."""
-    head = {"request_id": job.request_id, "gateway_request_id": job.gateway_request_id}
+    head: dict[str, Any] = {"request_id": job.request_id, "gateway_request_id": job.gateway_request_id}
     if outcome.ok:
         head.update(status="OK", error=None)
     else:
@@ -92,14 +97,14 @@ class WebhookDispatcher:
     (the job's completion can move earlier on cancel, so cancel calls ``poke``).
     """
 
-    def __init__(self, keyring: KeyRing, user_id: str, due: Callable, build: Callable,
+    def __init__(self, keyring: KeyRing, user_id: str, due: Callable[[Job], float | None], build: Callable[[Job], bytes],
                  retries: int, retry_delay: float, timeout: float) -> None:
         self._keyring, self._user_id = keyring, user_id
         self._due, self._build = due, build
         self.retries, self.retry_delay, self.timeout = retries, retry_delay, timeout
-        self.deliveries: list[dict] = []
+        self.deliveries: list[dict[str, Any]] = []
         self._cond = threading.Condition()
-        self._heap: list = []
+        self._heap: list[tuple[float, int, Job]] = []
         self._seq = itertools.count()
         self._done: set[str] = set()
         self._stop = threading.Event()
@@ -120,7 +125,7 @@ class WebhookDispatcher:
         for t in list(self._threads):
             t.join(timeout)
 
-    def schedule(self, job, at: float) -> None:
+    def schedule(self, job: Job, at: float) -> None:
         with self._cond:
             heapq.heappush(self._heap, (at, next(self._seq), job))
             self._cond.notify_all()
@@ -147,17 +152,18 @@ class WebhookDispatcher:
             self._threads = [x for x in self._threads if x.is_alive()] + [t]
             t.start()
 
-    def _deliver(self, job) -> None:
+    def _deliver(self, job: Job) -> None:
         body = self._build(job)
         for attempt in range(1, self.retries + 2):
             if self._stop.is_set():
                 return
             headers = {"Content-Type": "application/json", "User-Agent": "fal-emulator-webhook/1",
                        **self._keyring.sign(body, job.request_id, self._user_id)}
-            record = {"url": job.webhook_url, "request_id": job.request_id, "attempt": attempt,
+            record: dict[str, Any] = {"url": job.webhook_url, "request_id": job.request_id, "attempt": attempt,
                       "status_code": None, "error": None, "time": time.time()}
             try:
-                req = urllib.request.Request(job.webhook_url, data=body, headers=headers, method="POST")
+                # Only jobs submitted with fal_webhook are scheduled, so the URL is set.
+                req = urllib.request.Request(cast(str, job.webhook_url), data=body, headers=headers, method="POST")
                 with self._opener.open(req, timeout=self.timeout) as resp:
                     record["status_code"] = resp.status
                     resp.read()
