@@ -46,14 +46,15 @@ class ValidationError(ValueError):
         self.pydantic_error = error
 
     def errors(self, **kwargs: Any) -> list[dict[str, Any]]:
-        return self.pydantic_error.errors(**kwargs)
+        errors: list[dict[str, Any]] = self.pydantic_error.errors(**kwargs)
+        return errors
 
     def error_count(self) -> int:
-        return self.pydantic_error.error_count()
+        return int(self.pydantic_error.error_count())
 
     @property
     def title(self) -> str:
-        return self.pydantic_error.title
+        return str(self.pydantic_error.title)
 
 
 class _Fallback(Exception):
@@ -260,7 +261,8 @@ class BaseModel:
         try:
             return cls._fast(data)
         except _Fallback:
-            return cls._from_twin(data).__dict__
+            twin: dict[str, Any] = cls._from_twin(data).__dict__
+            return twin
 
     @classmethod
     def _fast(cls, data: dict[str, Any]) -> dict[str, Any]:
@@ -353,10 +355,11 @@ class BaseModel:
         for name, field in cls._declared.items():
             for mode, funcs in (("before", field.before), ("after", field.after)):
                 for i, func in enumerate(funcs):
-                    validators[f"_{name}_{mode}_{i}"] = pydantic.field_validator(name, mode=mode)(classmethod(func))
-        config = {k: v for k, v in cls.model_config.items()}
-        cls._twin_model = pydantic.create_model(  # type: ignore[call-overload]
-            cls.__name__, __config__=pydantic.ConfigDict(**config), __validators__=validators, __module__=cls.__module__, **definitions
+                    decorate: Any = pydantic.field_validator(name, mode=mode)  # type: ignore[call-overload]
+                    validators[f"_{name}_{mode}_{i}"] = decorate(classmethod(func))
+        config: Any = pydantic.ConfigDict(**cls.model_config)  # type: ignore[typeddict-item]
+        cls._twin_model = pydantic.create_model(
+            cls.__name__, __config__=config, __validators__=validators, __module__=cls.__module__, **definitions
         )
         return cls._twin_model
 

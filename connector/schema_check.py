@@ -158,7 +158,7 @@ class _Compiler:
 # -- keywords: each mirrors jsonschema._keywords for Draft 2020-12 ----------------------------
 
 
-def _type(c: _Compiler, value: Any, schema: dict) -> Check:
+def _type(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     names = [value] if isinstance(value, str) else list(value)
     plain: list[type] = []
     numeric: list[Check] = []
@@ -187,7 +187,7 @@ def _type(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _properties(c: _Compiler, value: Any, schema: dict) -> Check:
+def _properties(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     props = tuple((name, sub) for name, sub in ((name, c.compile(sub)) for name, sub in value.items()) if sub is not _always)
     if not props:
         return _always
@@ -203,7 +203,7 @@ def _properties(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _additional_properties(c: _Compiler, value: Any, schema: dict) -> Check:
+def _additional_properties(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     known = frozenset(schema.get("properties", {}))
     if isinstance(value, dict):
         sub = c.compile(value)
@@ -229,7 +229,7 @@ def _additional_properties(c: _Compiler, value: Any, schema: dict) -> Check:
     return _always
 
 
-def _required(c: _Compiler, value: Any, schema: dict) -> Check:
+def _required(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     names = tuple(value)
 
     def check(v: Any) -> bool:
@@ -242,7 +242,7 @@ def _required(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _dependent_required(c: _Compiler, value: Any, schema: dict) -> Check:
+def _dependent_required(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     deps = tuple((name, tuple(needs)) for name, needs in value.items())
 
     def check(v: Any) -> bool:
@@ -253,20 +253,20 @@ def _dependent_required(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _property_names(c: _Compiler, value: Any, schema: dict) -> Check:
+def _property_names(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     sub = c.compile(value)
     return lambda v: not isinstance(v, dict) or all(sub(k) for k in v)
 
 
-def _min_properties(c: _Compiler, value: Any, schema: dict) -> Check:
+def _min_properties(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, dict) or not len(v) < value
 
 
-def _max_properties(c: _Compiler, value: Any, schema: dict) -> Check:
+def _max_properties(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, dict) or not len(v) > value
 
 
-def _items(c: _Compiler, value: Any, schema: dict) -> Check:
+def _items(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     if value is False:
         return lambda v: not isinstance(v, list) or not v
     sub = c.compile(value)
@@ -283,50 +283,50 @@ def _items(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _min_items(c: _Compiler, value: Any, schema: dict) -> Check:
+def _min_items(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, list) or not len(v) < value
 
 
-def _max_items(c: _Compiler, value: Any, schema: dict) -> Check:
+def _max_items(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, list) or not len(v) > value
 
 
-def _unique_items(c: _Compiler, value: Any, schema: dict) -> Check:
+def _unique_items(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     if not value:
         return _always
     return lambda v: not isinstance(v, list) or _uniq(v)
 
 
-def _min_length(c: _Compiler, value: Any, schema: dict) -> Check:
+def _min_length(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, str) or not len(v) < value
 
 
-def _max_length(c: _Compiler, value: Any, schema: dict) -> Check:
+def _max_length(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not isinstance(v, str) or not len(v) > value
 
 
-def _pattern(c: _Compiler, value: Any, schema: dict) -> Check:
+def _pattern(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     search = re.compile(value).search
     return lambda v: not isinstance(v, str) or search(v) is not None
 
 
-def _minimum(c: _Compiler, value: Any, schema: dict) -> Check:
+def _minimum(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not _is_number(v) or not v < value
 
 
-def _maximum(c: _Compiler, value: Any, schema: dict) -> Check:
+def _maximum(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not _is_number(v) or not v > value
 
 
-def _exclusive_minimum(c: _Compiler, value: Any, schema: dict) -> Check:
+def _exclusive_minimum(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not _is_number(v) or not v <= value
 
 
-def _exclusive_maximum(c: _Compiler, value: Any, schema: dict) -> Check:
+def _exclusive_maximum(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: not _is_number(v) or not v >= value
 
 
-def _enum(c: _Compiler, value: Any, schema: dict) -> Check:
+def _enum(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     options = tuple(value)
     if all(type(o) is str for o in options):
         strings = frozenset(options)
@@ -334,15 +334,15 @@ def _enum(c: _Compiler, value: Any, schema: dict) -> Check:
     return lambda v: any(_equal(o, v) for o in options)
 
 
-def _const(c: _Compiler, value: Any, schema: dict) -> Check:
+def _const(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return lambda v: _equal(v, value)
 
 
-def _all_of(c: _Compiler, value: Any, schema: dict) -> Check:
+def _all_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return _all([sub for sub in (c.compile(sub) for sub in value) if sub is not _always])
 
 
-def _any_of(c: _Compiler, value: Any, schema: dict) -> Check:
+def _any_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     subs = tuple(c.compile(sub) for sub in value)
 
     def check(v: Any) -> bool:
@@ -354,7 +354,7 @@ def _any_of(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _one_of(c: _Compiler, value: Any, schema: dict) -> Check:
+def _one_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     subs = tuple(c.compile(sub) for sub in value)
 
     def check(v: Any) -> bool:
@@ -369,23 +369,23 @@ def _one_of(c: _Compiler, value: Any, schema: dict) -> Check:
     return check
 
 
-def _not(c: _Compiler, value: Any, schema: dict) -> Check:
+def _not(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     sub = c.compile(value)
     return lambda v: not sub(v)
 
 
-def _if(c: _Compiler, value: Any, schema: dict) -> Check:
+def _if(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     condition = c.compile(value)
     then = c.compile(schema["then"]) if "then" in schema else _always
     otherwise = c.compile(schema["else"]) if "else" in schema else _always
     return lambda v: then(v) if condition(v) else otherwise(v)
 
 
-def _ref(c: _Compiler, value: Any, schema: dict) -> Check:
+def _ref(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
     return c.ref(value)
 
 
-_KEYWORDS: dict[str, Callable[[_Compiler, Any, dict], Check]] = {
+_KEYWORDS: dict[str, Callable[[_Compiler, Any, dict[str, Any]], Check]] = {
     "$ref": _ref,
     "additionalProperties": _additional_properties,
     "allOf": _all_of,
@@ -423,12 +423,12 @@ def _equal(one: Any, two: Any) -> bool:
     if one is two:
         return True
     if isinstance(one, str) or isinstance(two, str):
-        return one == two
+        return bool(one == two)
     if isinstance(one, Sequence) and isinstance(two, Sequence):
         return len(one) == len(two) and all(_equal(i, j) for i, j in zip(one, two, strict=True))
     if isinstance(one, Mapping) and isinstance(two, Mapping):
         return len(one) == len(two) and all(key in two and _equal(value, two[key]) for key, value in one.items())
-    return _unbool(one) == _unbool(two)
+    return bool(_unbool(one) == _unbool(two))
 
 
 _TRUE, _FALSE = object(), object()
@@ -482,7 +482,7 @@ class SchemaValidator:
         return self._validator
 
     def _fast(self, instance: Any) -> bool:
-        check = self._check
+        check: Check | None = self._check
         if check is self._UNCOMPILED:
             check = self._check = compile_check(self.schema)
         if check is None:

@@ -82,7 +82,8 @@ def tool_name(action_id: str) -> str:
 
 def tool_names(connector: Any) -> dict[str, str]:
     """Tool name -> action id for every registered action (unique names)."""
-    return connector.state("agents.tool_names", lambda: _names(connector))
+    names: dict[str, str] = connector.state("agents.tool_names", lambda: _names(connector))
+    return names
 
 
 def _names(connector: Any) -> dict[str, str]:

@@ -146,7 +146,7 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
                 connector.log.debug("progress notification not sent", exc_info=True)
 
         def work() -> dict[str, Any]:
-            output = connector.call_tool(name, arguments, on_event=on_event, cancelled=call.cancelled)
+            output: dict[str, Any] = connector.call_tool(name, arguments, on_event=on_event, cancelled=call.cancelled)
             # A queue submit that returned after the call was cancelled: cancel that job too.
             if action is not None and action.spec.retry == "billable" and output.get("success") and call.submitted(output.get("request_id")):
                 cancel_job(connector, call)
@@ -166,7 +166,7 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
             content=[types.TextContent(type="text", text=body)],
             structured_content=output,
             is_error=not output.get("success", False),
-            meta=meta,
+            _meta=meta,  # the wire name; mypy only knows the alias
         )
 
     return Server(

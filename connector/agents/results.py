@@ -48,7 +48,7 @@ _TAIL_LISTS = frozenset({"logs", "events"})  # the newest entries matter most
 _MAX_NOTE_ITEMS = 12
 _NOTE_RESERVE = 2560  # bytes kept free for the note when shrinking
 _PROTECTED = ("success", "error", "failure")
-Note = tuple  # (path, kind, a, b): what was left out where; grouped and worded by _note()
+Note = tuple[str, str, Any, int]  # (path, kind, a, b): what was left out where; grouped and worded by _note()
 _SUMMARY_INLINE = 600  # a data or detail object this small is shown in the text summary too
 
 
@@ -332,7 +332,8 @@ def _copy_path(root: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         child = dict(child) if isinstance(child, dict) else list(child)
         node[step] = child
         node = child
-    return node
+    result: dict[str, Any] = node
+    return result
 
 
 def _skeleton(action: Any, output: dict[str, Any]) -> dict[str, Any]:
