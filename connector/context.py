@@ -29,6 +29,7 @@ class ActionContext:
         # Each HTTP call may retry until this moment (CONTRACT §6 retry_deadline).
         self.deadline_at = self.started + self.config.retry_deadline
         self.attempts = 0
+        self._attempts_lock = threading.Lock()  # upload_file sends its parts from several threads
         self.cancelled = threading.Event()  # set when a stream() consumer went away
         self._on_event = on_event
 
@@ -93,7 +94,8 @@ class ActionContext:
         return body
 
     def _count_attempt(self) -> None:
-        self.attempts += 1
+        with self._attempts_lock:
+            self.attempts += 1
 
     # -- events ------------------------------------------------------------------------
 

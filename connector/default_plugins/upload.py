@@ -1,7 +1,7 @@
 """``upload_file``: put a local file (or base64 bytes) on fal's CDN and return its URL.
 
 As fal_client does it (FAL_API.md §9): a CDN token from the REST host, then one POST for
-files up to the multipart threshold, or multipart (fixed-size parts, each ETag checked,
+files up to the multipart threshold, or multipart (fixed-size parts sent 4 at a time, each ETag checked,
 then complete) above it; if the CDN path fails, the storage fallback (initiate + PUT to a
 signed URL). The CDN gets the short-lived token, never the API key; the signed upload URL
 gets nothing.
@@ -15,6 +15,7 @@ import mimetypes
 import os
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from connector.manifest import manifest_spec
 from connector.models import Action
 
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
+PARALLEL_PARTS = 4  # multipart parts on the wire at once (fal_client uses 10; this bounds memory)
 
 
 class _Source:
@@ -121,21 +123,47 @@ def _upload_cdn(ctx: Any, source: _Source) -> str:
 
 
 def _upload_multipart(ctx: Any, source: _Source, base: str, headers: dict[str, str]) -> str:
-    part_size = ctx.config.upload_part_size
     response = ctx.request("POST", base + "/files/upload/multipart", headers=headers, auth=False, json=None, data=b"")
     started = ctx.require_fields(ctx.json(response, "multipart upload"), "multipart upload", "access_url", "uploadId")
     access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
-    parts = []
     auth = {"Authorization": headers["Authorization"], "Accept-Encoding": "identity"}
-    for number, chunk in source.parts(part_size):
-        response = ctx.request("PUT", f"{access_url}/multipart/{upload_id}/{number}", data=chunk, headers=auth, auth=False)
-        etag = response.headers.get("ETag")
-        if not etag:
-            raise ActionError("invalid_response", f"multipart upload: part {number} was stored without an ETag", status_code=response.status_code)
-        parts.append({"partNumber": number, "etag": etag})
+    parts = _put_parts(ctx, source, f"{access_url}/multipart/{upload_id}", auth)
     response = ctx.request("POST", f"{access_url}/multipart/{upload_id}/complete", json={"parts": parts}, headers=auth, auth=False)
     body = ctx.json(response, "multipart complete") if response.content else {}
     return str(body.get("access_url") or access_url) if isinstance(body, dict) else access_url
+
+
+def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> list[dict[str, Any]]:
+    """PUT every part, PARALLEL_PARTS at a time; the parts' numbers and ETags in order.
+
+    Parts are read one by one as slots free up, so at most PARALLEL_PARTS + 1 parts are in
+    memory however large the file. The first failed part stops the upload: no new part is
+    started and the error is raised once the parts already on the wire have ended.
+    """
+
+    def put(number: int, chunk: bytes) -> dict[str, Any]:
+        response = ctx.request("PUT", f"{url}/{number}", data=chunk, headers=auth, auth=False)
+        etag = response.headers.get("ETag")
+        if not etag:
+            raise ActionError("invalid_response", f"multipart upload: part {number} was stored without an ETag", status_code=response.status_code)
+        return {"partNumber": number, "etag": etag}
+
+    parts: list[dict[str, Any]] = []
+    running: set[Future[dict[str, Any]]] = set()
+    with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="fal-connector-upload") as pool:
+        try:
+            for number, chunk in source.parts(ctx.config.upload_part_size):
+                if len(running) == PARALLEL_PARTS:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    parts += [future.result() for future in done]
+                running.add(pool.submit(put, number, chunk))
+            done, running = wait(running)
+            parts += [future.result() for future in done]
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+    return sorted(parts, key=lambda part: int(part["partNumber"]))
 
 
 def _upload_storage(ctx: Any, source: _Source) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 
 import pytest
 import requests
@@ -93,12 +94,63 @@ def test_large_file_goes_multipart_with_checked_parts(keyed_emu, make_conn, chec
     calls = [(m, p) for m, p, _ in _calls(keyed_emu)]
     assert calls[:2] == [("POST", "/storage/auth/token"), ("POST", "/cdn/files/upload/multipart")]
     access = out["url"][len(keyed_emu.url):]
-    parts = [p for m, p in calls if m == "PUT"]
+    parts = sorted((p for m, p in calls if m == "PUT"), key=lambda p: int(p.rsplit("/", 1)[1]))  # sent in parallel
     assert parts == [f"{access}/multipart/{parts[0].split('/')[-2]}/{n}" for n in range(1, 8)]  # 7 parts of <= 400 B
     assert calls[-1] == ("POST", parts[0].rsplit("/", 1)[0] + "/complete")
     assert ("POST", "/cdn/files/upload") not in calls
     assert _sha(_served(out["url"]).content) == _sha(data)
     _assert_key_only_where_allowed(keyed_emu)
+
+
+def test_multipart_parts_are_sent_in_parallel_up_to_the_cap(keyed_emu, make_conn, tmp_path, monkeypatch):
+    from connector.default_plugins.upload import PARALLEL_PARTS
+
+    # Each part is held until PARALLEL_PARTS parts have been seen on the wire together (or 2 s
+    # pass): parallel uploads get there at once; one-at-a-time uploads never do.
+    store = keyed_emu._storage
+    real_part = store.multipart_part
+    lock = threading.Condition()
+    in_flight, most = 0, 0
+
+    def held_part(*args):
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+            lock.notify_all()
+            lock.wait_for(lambda: most >= PARALLEL_PARTS, timeout=2)
+        try:
+            return real_part(*args)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(store, "multipart_part", held_part)
+    conn = make_conn(keyed_emu, upload_multipart_threshold=1000, upload_part_size=300)
+    data = os.urandom(3000)  # 10 parts
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    out = conn.run("upload_file", {"path": str(path)})
+    assert out["success"], out
+    assert most == PARALLEL_PARTS  # parallel, and never more parts in flight than the cap
+    assert keyed_emu.files[out["url"]] == data  # parts completed out of order still join in order
+
+
+def test_a_failing_part_stops_the_upload_and_falls_back(keyed_emu, make_conn, tmp_path):
+    from connector.default_plugins.upload import PARALLEL_PARTS
+
+    keyed_emu.faults.add("multipart", status=400, times=None, path="/multipart/")  # parts, not create
+    conn = make_conn(keyed_emu, upload_multipart_threshold=1000, upload_part_size=100)
+    data = os.urandom(3000)  # 30 parts
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    out = conn.run("upload_file", {"path": str(path)})
+    assert out["success"], out
+    calls = [(m, p) for m, p, _ in _calls(keyed_emu)]
+    tried = {int(p.rsplit("/", 1)[1]) for m, p in calls if m == "PUT" and "/multipart/" in p}
+    assert tried and max(tried) <= PARALLEL_PARTS  # no part started after the first failure
+    assert not [p for m, p in calls if p.endswith("/complete")]
+    assert keyed_emu.files[out["url"]] == data  # the storage fallback got the whole file
 
 
 def test_exactly_at_the_threshold_is_a_single_post(keyed_emu, make_conn, tmp_path):
