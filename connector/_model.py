@@ -355,9 +355,9 @@ class BaseModel:
         for name, field in cls._declared.items():
             for mode, funcs in (("before", field.before), ("after", field.after)):
                 for i, func in enumerate(funcs):
-                    decorate: Any = pydantic.field_validator(name, mode=mode)  # type: ignore[call-overload]
+                    decorate: Any = pydantic.field_validator(name, mode=mode)  # type: ignore[call-overload]  # mode is one of the two literals
                     validators[f"_{name}_{mode}_{i}"] = decorate(classmethod(func))
-        config: Any = pydantic.ConfigDict(**cls.model_config)  # type: ignore[typeddict-item]
+        config: Any = pydantic.ConfigDict(**cls.model_config)  # type: ignore[typeddict-item]  # the model's own config keys
         cls._twin_model = pydantic.create_model(
             cls.__name__, __config__=config, __validators__=validators, __module__=cls.__module__, **definitions
         )
