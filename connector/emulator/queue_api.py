@@ -84,6 +84,24 @@ class QueueAPI:
             return value, None
         return None, None
 
+    def _admit(self, req: Request, app_id: str, endpoint_id: str) -> Response | tuple[ModelSpec, dict[str, Any], float | None]:
+        """What submit and run check alike, in fal's order: the key, the model, the input, the
+        start timeout. The refusal, or the model, the input and the start timeout."""
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
+        spec, missing = self._resolve(app_id, endpoint_id)
+        if missing:
+            return missing
+        data, bad = self._input(req)
+        if bad:
+            return bad
+        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
+        timeout, bad = self._start_timeout(req)
+        if bad:
+            return bad
+        return spec, data, timeout
+
     def _resolve(self, app_id: str, endpoint_id: str) -> tuple[ModelSpec | None, Response | None]:
         spec = self.catalogue.resolve(endpoint_id)
         if spec is not None and spec.app_id == app_id:
@@ -139,19 +157,10 @@ class QueueAPI:
     # --- routes ----------------------------------------------------------------------------
 
     def submit(self, req: Request, app_id: str, endpoint_id: str) -> Response:
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        spec, missing = self._resolve(app_id, endpoint_id)
-        if missing:
-            return missing
-        data, bad = self._input(req)
-        if bad:
-            return bad
-        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
-        timeout, bad = self._start_timeout(req)
-        if bad:
-            return bad
+        admitted = self._admit(req, app_id, endpoint_id)
+        if isinstance(admitted, Response):
+            return admitted
+        spec, data, timeout = admitted
         priority = (req.headers.get("X-Fal-Queue-Priority") or "normal").strip().lower()
         if priority not in ("normal", "low"):
             return detail(400, "X-Fal-Queue-Priority must be 'normal' or 'low'", error_type="bad_request")
@@ -262,19 +271,10 @@ class QueueAPI:
 
     def run(self, req: Request, app_id: str, endpoint_id: str) -> Response:
         """Sync run: the model output directly, after the model's queue + run time."""
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        spec, missing = self._resolve(app_id, endpoint_id)
-        if missing:
-            return missing
-        data, bad = self._input(req)
-        if bad:
-            return bad
-        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
-        timeout, bad = self._start_timeout(req)
-        if bad:
-            return bad
+        admitted = self._admit(req, app_id, endpoint_id)
+        if isinstance(admitted, Response):
+            return admitted
+        spec, data, timeout = admitted
         self.runs.append({"endpoint_id": endpoint_id, "input": data, "time": time.time()})
         if timeout is not None and timeout < spec.queue_seconds:
             self.stopping.wait(timeout)
