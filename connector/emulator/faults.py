@@ -105,18 +105,10 @@ class Faults:
             self._rules.clear()
         return n
 
-    def remove(self, rule: FaultRule) -> None:
-        with self._lock:
-            if rule in self._rules:
-                self._rules.remove(rule)
-
     @property
     def rules(self) -> list[FaultRule]:
         with self._lock:
             return list(self._rules)
-
-    def __len__(self) -> int:
-        return len(self._rules)
 
     def match(self, route: str | None, app_id: str | None, endpoint_id: str | None,
               path: str) -> FaultRule | None:

@@ -61,13 +61,11 @@ class Job:
     cancelled_at: float | None = None  # cancelled while queued
     cancel_requested_at: float | None = None  # cancelled while running
     _outcome: Outcome | None = field(default=None, repr=False)
-    _store: JobStore | None = field(default=None, repr=False)
 
     @property
     def state(self) -> str:
         """IN_QUEUE | IN_PROGRESS | COMPLETED, now."""
-        assert self._store is not None
-        return self._store.timeline(self, clock()).status
+        return JobStore.timeline(self, clock()).status
 
     @property
     def leave_at(self) -> float:
@@ -119,7 +117,8 @@ class JobStore:
         with self._lock:
             return list(self._order)
 
-    def timeline(self, job: Job, now: float) -> Timeline:
+    @staticmethod
+    def timeline(job: Job, now: float) -> Timeline:
         leave = job.leave_at
         if now < leave:
             return Timeline(IN_QUEUE)
@@ -147,10 +146,6 @@ class JobStore:
             me = job.queue_order
             return sum(1 for k in self._prune(job.app_id, now) if k is not job and k.queue_order < me)
 
-    def queue_length(self, app_id: str, now: float) -> int:
-        with self._lock:
-            return len(self._prune(app_id, now))
-
     def next_change(self, job: Job, now: float) -> float:
         """The next instant at which this job's status body can change by the clock alone
         (its own transitions, log lines, or a job ahead of it leaving the queue)."""
@@ -164,7 +159,8 @@ class JobStore:
             return min(later + [tl.end_at])
         return INF
 
-    def log_times(self, job: Job, tl: Timeline) -> list[tuple[float, int]]:
+    @staticmethod
+    def log_times(job: Job, tl: Timeline) -> list[tuple[float, int]]:
         """(time, step) of the log lines of a job that started: one per quarter of the run,
         then one at completion (step 4)."""
         if not tl.started:
@@ -188,7 +184,7 @@ class JobStore:
             job = Job(rid, str(uuid.uuid4()), app_id, endpoint_id, model, data, priority, self._seq,
                       now, time.time(), queue_seconds, run_seconds, start_at=now + queue_seconds,
                       timeout_at=INF if start_timeout is None else now + start_timeout,
-                      webhook_url=webhook_url, runner_hint=runner_hint, headers=headers, _store=self)
+                      webhook_url=webhook_url, runner_hint=runner_hint, headers=headers)
             job.response_url, job.status_url, job.cancel_url = urls(rid)
             self._jobs[rid] = job
             self._order.append(job)

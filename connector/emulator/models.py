@@ -26,6 +26,8 @@ MODEL_422_ERROR = "Invalid status code: 422"
 MODEL_422_ERROR_TYPE = "validation_error"
 
 # fal's named image sizes (the values its image models document).
+NAMESPACES = ("workflows", "comfy")  # app ids of three segments: namespace/owner/app
+
 IMAGE_SIZES = {
     "square_hd": (1024, 1024),
     "square": (512, 512),
@@ -61,7 +63,7 @@ class ModelSpec:
     def app_id(self) -> str:
         """owner/app (with the workflows/comfy namespace): what status/result URLs use."""
         parts = self.endpoint_id.split("/")
-        n = 3 if parts[0] in ("workflows", "comfy") else 2
+        n = 3 if parts[0] in NAMESPACES else 2
         return "/".join(parts[:n])
 
 

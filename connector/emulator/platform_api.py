@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .auth import platform_error, require_platform_key
-from .models import FIXED_DATE, Catalogue, ModelSpec
+from .models import FIXED_DATE, IMAGE_SIZES, Catalogue, ModelSpec
 from .wire import Request, Response, json_response
 
 DEFAULT_LIMIT, MAX_LIMIT, MAX_IDS = 20, 100, 50
@@ -48,9 +48,7 @@ def _input_schema(spec: ModelSpec) -> dict[str, Any]:
     if spec.kind == "image":
         return {"type": "object", "required": ["prompt"], "properties": {
             "prompt": {"type": "string", "title": "Prompt"},
-            "image_size": {"anyOf": [{"type": "string", "enum": ["square_hd", "square", "portrait_4_3",
-                                                                 "portrait_16_9", "landscape_4_3",
-                                                                 "landscape_16_9"]},
+            "image_size": {"anyOf": [{"type": "string", "enum": list(IMAGE_SIZES)},
                                      {"type": "object", "properties": {"width": {"type": "integer"},
                                                                        "height": {"type": "integer"}}}],
                            "default": spec.image_size},

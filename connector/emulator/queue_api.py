@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .auth import require_key
+from .faults import SSE_ACTIONS
 from .jobs import COMPLETED, IN_QUEUE, Job, JobStore, QueueFull, Timeline, clock, iso
-from .models import Catalogue, ModelSpec, Outcome, PaddedBody, run_model
+from .models import Catalogue, ModelSpec, Outcome, PaddedBody, run_model, timeout_outcome
 from .webhooks import WebhookDispatcher
 from .wire import Drop, Request, Response, detail, json_response
 
@@ -55,21 +56,20 @@ class QueueAPI:
         return run_model(spec, job.input, self.base_url())
 
     @staticmethod
-    def _input(req: Request) -> tuple[dict[str, Any] | None, Response | None]:
+    def _input(req: Request) -> dict[str, Any] | Response:
         """The body must be a JSON object; an empty body counts as ``{}``."""
         if not req.body.strip():
-            return {}, None
+            return {}
         try:
             data = json.loads(req.body)
         except (ValueError, UnicodeDecodeError):
-            return None, detail(400, "Request body is not valid JSON", error_type="bad_request")
+            return detail(400, "Request body is not valid JSON", error_type="bad_request")
         if not isinstance(data, dict):
-            return None, detail(422, [{"loc": ["body"], "msg": "Input should be a valid dictionary",
-                                       "type": "dict_type"}])
-        return data, None
+            return detail(422, [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}])
+        return data
 
     @staticmethod
-    def _start_timeout(req: Request) -> tuple[float | None, Response | None]:
+    def _start_timeout(req: Request) -> float | None | Response:
         """X-Fal-Request-Start-Timeout (new) wins over X-Fal-Request-Timeout (legacy)."""
         for name in ("X-Fal-Request-Start-Timeout", "X-Fal-Request-Timeout"):
             raw = req.headers.get(name)
@@ -80,9 +80,9 @@ class QueueAPI:
             except ValueError:
                 value = math.nan
             if not math.isfinite(value) or value <= 0.1:
-                return None, detail(400, f"{name} must be a number of seconds > 0.1", error_type="bad_request")
-            return value, None
-        return None, None
+                return detail(400, f"{name} must be a number of seconds > 0.1", error_type="bad_request")
+            return value
+        return None
 
     def _admit(self, req: Request, app_id: str, endpoint_id: str) -> Response | tuple[ModelSpec, dict[str, Any], float | None]:
         """What submit and run check alike, in fal's order: the key, the model, the input, the
@@ -90,29 +90,35 @@ class QueueAPI:
         denied = require_key(self.api_key, req)
         if denied:
             return denied
-        spec, missing = self._resolve(app_id, endpoint_id)
-        if missing:
-            return missing
-        data, bad = self._input(req)
-        if bad:
-            return bad
-        assert spec is not None and data is not None  # _resolve/_input return exactly one of the pair
-        timeout, bad = self._start_timeout(req)
-        if bad:
-            return bad
+        spec = self._resolve(app_id, endpoint_id)
+        if isinstance(spec, Response):
+            return spec
+        data = self._input(req)
+        if isinstance(data, Response):
+            return data
+        timeout = self._start_timeout(req)
+        if isinstance(timeout, Response):
+            return timeout
         return spec, data, timeout
 
-    def _resolve(self, app_id: str, endpoint_id: str) -> tuple[ModelSpec | None, Response | None]:
+    def _resolve(self, app_id: str, endpoint_id: str) -> ModelSpec | Response:
         spec = self.catalogue.resolve(endpoint_id)
         if spec is not None and spec.app_id == app_id:
-            return spec, None
+            return spec
         if self.catalogue.app_exists(app_id):
-            return None, detail(404, f"Endpoint '{endpoint_id}' not found")
-        return None, detail(404, f"Application '{app_id}' not found")
+            return detail(404, f"Endpoint '{endpoint_id}' not found")
+        return detail(404, f"Application '{app_id}' not found")
 
-    def _job(self, app_id: str, request_id: str) -> Job | None:
+    def _job(self, req: Request, app_id: str, request_id: str, missing: Response | None = None) -> Job | Response:
+        """The job ``request_id`` of ``app_id``, or the refusal: a bad key, or ``missing``
+        (fal's "Request not found" unless the route answers otherwise)."""
+        denied = require_key(self.api_key, req)
+        if denied:
+            return denied
         job = self.store.get(request_id)
-        return job if job is not None and job.app_id == app_id else None
+        if job is None or job.app_id != app_id:
+            return missing or detail(404, "Request not found")
+        return job
 
     def status_body(self, job: Job, now: float, with_logs: bool) -> tuple[int, dict[str, Any], Timeline]:
         store = self.store
@@ -194,22 +200,16 @@ class QueueAPI:
         return json_response(200, body, {"x-fal-request-id": job.request_id})
 
     def status(self, req: Request, app_id: str, request_id: str) -> Response:
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        job = self._job(app_id, request_id)
-        if job is None:
-            return detail(404, "Request not found")
+        job = self._job(req, app_id, request_id)
+        if isinstance(job, Response):
+            return job
         code, body, _ = self.status_body(job, clock(), truthy(req.arg("logs")))
         return json_response(code, body, {"x-fal-request-id": job.request_id})
 
     def result(self, req: Request, app_id: str, request_id: str) -> Response:
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        job = self._job(app_id, request_id)
-        if job is None:
-            return detail(404, "Request not found")
+        job = self._job(req, app_id, request_id)
+        if isinstance(job, Response):
+            return job
         tl = self.store.timeline(job, clock())
         if tl.status != COMPLETED:
             return json_response(400, {"detail": "Request is still in progress"},
@@ -217,24 +217,18 @@ class QueueAPI:
         return outcome_response(self.store.outcome(job, tl), job.request_id)
 
     def cancel(self, req: Request, app_id: str, request_id: str) -> Response:
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        job = self._job(app_id, request_id)
-        if job is None:
-            return json_response(404, {"status": "NOT_FOUND"})
+        job = self._job(req, app_id, request_id, missing=json_response(404, {"status": "NOT_FOUND"}))
+        if isinstance(job, Response):
+            return job
         code, status = self.store.cancel(job)
         if job.webhook_url and code != 400:
             self.webhooks.poke(job, clock())
         return json_response(code, {"status": status}, {"x-fal-request-id": job.request_id})
 
     def stream(self, req: Request, app_id: str, request_id: str) -> Response:
-        denied = require_key(self.api_key, req)
-        if denied:
-            return denied
-        job = self._job(app_id, request_id)
-        if job is None:
-            return detail(404, "Request not found")
+        job = self._job(req, app_id, request_id)
+        if isinstance(job, Response):
+            return job
         headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                    "x-fal-request-id": job.request_id}
         return Response(200, self._events(job, truthy(req.arg("logs")), req.fault), headers)
@@ -245,7 +239,7 @@ class QueueAPI:
         transition, a store notification (submit/cancel) or the next ping."""
         store, ping, sent, last_key = self.store, self.ping_interval, 0, None
         last_write = clock()
-        fault_at = fault.after_events if fault is not None and fault.action in ("sse_drop", "sse_stall") else -1
+        fault_at = fault.after_events if fault is not None and fault.action in SSE_ACTIONS else -1
         while True:
             if self.stopping.is_set():
                 raise Drop()
@@ -278,8 +272,7 @@ class QueueAPI:
         self.runs.append({"endpoint_id": endpoint_id, "input": data, "time": time.time()})
         if timeout is not None and timeout < spec.queue_seconds:
             self.stopping.wait(timeout)
-            return json_response(504, {"detail": "Request timed out", "error_type": "request_timeout"},
-                                 {"X-Fal-Request-Timeout-Type": "user", "X-Fal-Error-Type": "request_timeout"})
+            return outcome_response(timeout_outcome(), str(uuid.uuid4()))
         if self.stopping.wait(spec.queue_seconds + spec.run_seconds):
             raise Drop()
         return outcome_response(run_model(spec, data, self.base_url()), str(uuid.uuid4()))

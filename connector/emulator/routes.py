@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import control
+from .auth import platform_error
+from .models import NAMESPACES
 from .wire import Request, Response, detail, json_response
 
-NAMESPACES = ("workflows", "comfy")
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -90,14 +91,13 @@ def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
     table = {("models",): ("models", "GET", api.models), ("models", "pricing"): ("pricing", "GET", api.pricing),
              ("models", "pricing", "estimate"): ("estimate", "POST", api.estimate)}
     entry = table.get(tuple(segs))
-    envelope = {"error": {"type": "not_found", "message": "Resource not found"}}
     if entry is None:
-        return Route(None, _fixed(json_response(404, envelope)), platform=True)
+        return Route(None, _fixed(platform_error(404, "not_found", "Resource not found")), platform=True)
     name, allowed, fn = entry
     if method != allowed:
-        return Route(None, _fixed(json_response(405, {"error": {"type": "validation_error",
-                                                                 "message": f"Method not allowed; use {allowed}"}},
-                                                {"Allow": allowed})), platform=True)
+        refused = platform_error(405, "validation_error", f"Method not allowed; use {allowed}")
+        refused.headers["Allow"] = allowed
+        return Route(None, _fixed(refused), platform=True)
     return Route(name, fn, platform=True)
 
 

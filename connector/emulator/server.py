@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from .auth import platform_error
 from .faults import BODY_ACTIONS, FaultRule
 from .models import PaddedBody
 from .routes import Route, resolve
@@ -34,7 +35,7 @@ from .wire import Drop, Request, Response, detail, json_response
 REASONS = {499: "Client Closed Request"}
 NGINX_PAGE = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
               "<center><h1>{code} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
-QUIET_ERRORS = (ConnectionError, ssl.SSLError, TimeoutError, OSError)
+QUIET_ERRORS = (OSError,)  # resets, TLS and timeout errors are all OSErrors: a client went away
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def fault_response(rule: FaultRule, route: Route) -> Response:
             types = {401: "authorization_error", 403: "authorization_error", 404: "not_found",
                      429: "rate_limited", 501: "not_implemented"}
             kind = types.get(code, "server_error" if code >= 500 else "validation_error")
-            return json_response(code, {"error": {"type": kind, "message": _reason(code)}})
+            return platform_error(code, kind, _reason(code))
         return detail(code, _reason(code))
     if isinstance(body, (dict, list)):
         return json_response(code, body)

@@ -54,7 +54,7 @@ class Storage:
         self._api_key = api_key
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {}  # access URL -> bytes (public: emu.files)
-        self._types: dict[str, str] = {}  # path -> content type
+        self._types: dict[str, str] = {}  # access URL -> content type
         self._tokens: dict[str, float] = {}  # token -> expiry (epoch)
         self._multipart: dict[str, _Multipart] = {}
         self._signed: dict[str, tuple[str, str, str]] = {}  # upload id -> (signature, file url, type)
@@ -83,16 +83,16 @@ class Storage:
             return detail(401, "Missing, unknown or expired CDN token")
         return None
 
-    def _new_file(self, req: Request) -> tuple[str, str, str]:
+    def _new_file(self, req: Request) -> tuple[str, str]:
+        """A fresh access URL for the upload's file name, and its content type."""
         ctype = req.headers.get("Content-Type") or "application/octet-stream"
         name = safe_name(req.headers.get("X-Fal-File-Name"), ctype)
-        path = f"/cdn/files/{uuid.uuid4().hex}/{name}"
-        return path, self._base_url() + path, ctype
+        return f"{self._base_url()}/cdn/files/{uuid.uuid4().hex}/{name}", ctype
 
-    def _store(self, path: str, url: str, ctype: str, data: bytes) -> None:
+    def _store(self, url: str, ctype: str, data: bytes) -> None:
         with self._lock:
             self.files[url] = data
-            self._types[path] = ctype
+            self._types[url] = ctype
 
     # --- single and multipart CDN upload ---------------------------------------------------
 
@@ -100,31 +100,34 @@ class Storage:
         denied = self._cdn_auth(req)
         if denied:
             return denied
-        path, url, ctype = self._new_file(req)
-        self._store(path, url, ctype, req.body)
+        url, ctype = self._new_file(req)
+        self._store(url, ctype, req.body)
         return json_response(200, {"access_url": url, "content_type": ctype, "size": len(req.body)})
 
     def multipart_create(self, req: Request) -> Response:
         denied = self._cdn_auth(req)
         if denied:
             return denied
-        path, url, ctype = self._new_file(req)
+        url, ctype = self._new_file(req)
         upload_id = uuid.uuid4().hex
         with self._lock:
             self._multipart[upload_id] = _Multipart(url, ctype)
         return json_response(200, {"access_url": url, "uploadId": upload_id})
 
-    def _upload_of(self, file_path: str, upload_id: str) -> _Multipart | None:
-        mp = self._multipart.get(upload_id)
-        return mp if mp is not None and mp.access_url == self._base_url() + file_path else None
-
-    def multipart_part(self, req: Request, file_path: str, upload_id: str, part: str) -> Response:
+    def _upload_of(self, req: Request, file_path: str, upload_id: str) -> _Multipart | Response:
+        """The multipart upload ``upload_id`` of the file, or the refusal (bad token, unknown)."""
         denied = self._cdn_auth(req)
         if denied:
             return denied
-        mp = self._upload_of(file_path, upload_id)
-        if mp is None:
+        mp = self._multipart.get(upload_id)
+        if mp is None or mp.access_url != self._base_url() + file_path:
             return detail(404, "Unknown multipart upload")
+        return mp
+
+    def multipart_part(self, req: Request, file_path: str, upload_id: str, part: str) -> Response:
+        mp = self._upload_of(req, file_path, upload_id)
+        if isinstance(mp, Response):
+            return mp
         if not part.isdigit() or not 1 <= int(part) <= 10000:
             return detail(400, "partNumber must be an integer 1..10000")
         etag = '"' + hashlib.md5(req.body).hexdigest() + '"'  # S3-style quoted MD5
@@ -133,12 +136,9 @@ class Storage:
         return Response(200, b"", {"ETag": etag})
 
     def multipart_complete(self, req: Request, file_path: str, upload_id: str) -> Response:
-        denied = self._cdn_auth(req)
-        if denied:
-            return denied
-        mp = self._upload_of(file_path, upload_id)
-        if mp is None:
-            return detail(404, "Unknown multipart upload")
+        mp = self._upload_of(req, file_path, upload_id)
+        if isinstance(mp, Response):
+            return mp
         try:
             parts = req.json()["parts"]
             listed = sorted((int(p["partNumber"]), str(p["etag"])) for p in parts)
@@ -153,7 +153,7 @@ class Storage:
             if have[0].strip('"') != etag.strip('"'):
                 return detail(400, f"etag mismatch for part {n}")
         data = b"".join(mp.parts[n][1] for n, _ in listed)
-        self._store(file_path, mp.access_url, mp.content_type, data)
+        self._store(mp.access_url, mp.content_type, data)
         with self._lock:
             self._multipart.pop(upload_id, None)
         return json_response(200, {"access_url": mp.access_url})
@@ -186,7 +186,7 @@ class Storage:
         if entry is None or not hmac.compare_digest((req.arg("signature") or "").encode(), entry[0].encode()):
             return detail(403, "Invalid or expired upload URL")
         signature, file_url, ctype = entry
-        self._store(file_url[len(self._base_url()):], file_url, req.headers.get("Content-Type") or ctype, req.body)
+        self._store(file_url, req.headers.get("Content-Type") or ctype, req.body)
         return Response(200, b"")
 
     # --- serving ---------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class Storage:
         data = self.files.get(url)
         if data is None:
             return detail(404, "File not found")
-        return Response(200, data, {"Content-Type": self._types.get(req.path, "application/octet-stream")})
+        return Response(200, data, {"Content-Type": self._types.get(url, "application/octet-stream")})
 
     @staticmethod
     def get_image(req: Request) -> Response:

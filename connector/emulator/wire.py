@@ -6,6 +6,7 @@ server.py alone decides how an answer is written (or broken, when a fault says s
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ class Request:
     body: bytes
     fault: Any = None  # the FaultRule applying to this request, if any
 
-    @property
+    @functools.cached_property
     def query(self) -> dict[str, list[str]]:
         q = self.target.partition("?")[2]
         return parse_qs(q, keep_blank_values=True) if q else {}
