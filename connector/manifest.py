@@ -18,12 +18,13 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from connector.models import ActionSpec
-from connector.schema_check import compile_check
+from connector.models import Action, ActionSpec, Handler
+from connector.schema_check import SchemaValidator
 
 COMMON = "common.json"
 _COMMON_REF = COMMON + "#/$defs/"
@@ -83,7 +84,7 @@ def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
             continue
         if name not in common_defs:
             raise ManifestError(f"{where}: $ref to {COMMON}#/$defs/{name}, which does not exist")
-        if name in defs and name not in copied:
+        if name in defs:
             raise ManifestError(f"{where}: local $defs/{name} clashes with {COMMON}'s definition")
         definition = _copy(common_defs[name])
         # Inside common.json, '#/$defs/Y' means common's Y: copy those along too.
@@ -154,19 +155,13 @@ def _check_schema(schema: dict[str, Any], where: str, key: str) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _manifest_check() -> Any:
-    return compile_check(load_schema_file("manifest.schema.json"))
+def _manifest_validator() -> SchemaValidator:
+    return SchemaValidator(load_schema_file("manifest.schema.json"))
 
 
 def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
     """Check a manifest document against manifest.schema.json, naming action and field."""
-    check = _manifest_check()
-    if check is not None and check(document):
-        return  # valid (the compiled check answers as jsonschema would); jsonschema explains errors
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(load_schema_file("manifest.schema.json"))
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    errors = sorted(_manifest_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
     if not errors:
         return
     error = errors[0]
@@ -268,3 +263,17 @@ def manifest_spec(action_id: str) -> ActionSpec:
         if spec.id == action_id:
             return spec
     raise KeyError(action_id)
+
+
+@functools.cache
+def _manifest_action(action_id: str, handler: Handler) -> Action:
+    return Action(manifest_spec(action_id), handler)
+
+
+def manifest_actions(handlers: Mapping[str, Handler]) -> list[Action]:
+    """The built-in actions of ``handlers`` (action id -> handler), for ``register_actions``.
+
+    Built once per process and shared by every ``Connector``: an ``Action`` is never changed
+    after it is made, so its bundled schemas and compiled validators are reused, not rebuilt.
+    """
+    return [_manifest_action(action_id, handler) for action_id, handler in handlers.items()]

@@ -15,7 +15,7 @@ from connector.errors import ActionError, HTTPStatusError
 from connector.fal.app_id import parse_app_id
 from connector.fal.follow import follow_job
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_spec
+from connector.manifest import manifest_actions
 from connector.models import Action
 
 CANCEL_BUDGET = 10.0  # seconds a post-deadline cancel may take
@@ -99,4 +99,4 @@ HANDLERS = {"subscribe": subscribe, "run_model": run_model}
 
 @hookimpl(trylast=True)
 def register_actions() -> list[Action]:
-    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]
+    return manifest_actions(HANDLERS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_spec
+from connector.manifest import manifest_actions
 from connector.models import Action
 
 # fal accepts list parameters repeated (?endpoint_id=a&endpoint_id=b); requests sends lists so.
@@ -45,4 +45,4 @@ HANDLERS = {"get_models": get_models, "get_pricing": get_pricing, "estimate_pric
 
 @hookimpl(trylast=True)
 def register_actions() -> list[Action]:
-    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]
+    return manifest_actions(HANDLERS)

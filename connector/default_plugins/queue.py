@@ -10,7 +10,7 @@ from connector.fal.app_id import check_request_id, parse_app_id
 from connector.fal.follow import follow_job
 from connector.fal.status import normalise_status
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_spec
+from connector.manifest import manifest_actions
 from connector.models import Action
 
 STATUS_FIELDS = ("status", "queue_position", "logs", "metrics", "job_error", "job_error_type")
@@ -156,4 +156,4 @@ HANDLERS = {
 
 @hookimpl(trylast=True)
 def register_actions() -> list[Action]:
-    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]
+    return manifest_actions(HANDLERS)

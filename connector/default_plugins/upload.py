@@ -21,7 +21,7 @@ from typing import Any
 
 from connector.errors import ActionError, InvalidInputError
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_spec
+from connector.manifest import manifest_actions
 from connector.models import Action
 
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
@@ -186,4 +186,4 @@ HANDLERS = {"upload_file": upload_file}
 
 @hookimpl(trylast=True)
 def register_actions() -> list[Action]:
-    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]
+    return manifest_actions(HANDLERS)

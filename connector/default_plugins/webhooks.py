@@ -12,7 +12,7 @@ from typing import Any
 from connector.errors import InvalidInputError
 from connector.fal.webhook import JwksCache, verify_delivery
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_spec
+from connector.manifest import manifest_actions
 from connector.models import Action
 
 
@@ -52,4 +52,4 @@ HANDLERS = {"get_jwks": get_jwks, "verify_webhook": verify_webhook}
 
 @hookimpl(trylast=True)
 def register_actions() -> list[Action]:
-    return [Action(manifest_spec(action_id), handler) for action_id, handler in HANDLERS.items()]
+    return manifest_actions(HANDLERS)

@@ -66,11 +66,10 @@ class Request:
 class _Attempt(Exception):
     """One failed attempt, with the verdict that decides what happens next."""
 
-    def __init__(self, verdict: Verdict, error: ActionError, retry_after: float | None = None) -> None:
+    def __init__(self, verdict: Verdict, error: ActionError) -> None:
         super().__init__(error.message)
         self.verdict = verdict
-        self.error = error
-        self.retry_after = retry_after
+        self.error = error  # error.retry_after: the wait fal asked for, if any
 
 
 class HttpClient:
@@ -126,8 +125,8 @@ class HttpClient:
 
         def wait(state: Any) -> float:
             exc = state.outcome.exception()
-            if isinstance(exc, _Attempt) and exc.retry_after is not None:
-                return exc.retry_after
+            if isinstance(exc, _Attempt) and exc.error.retry_after is not None:
+                return exc.error.retry_after
             return policy.backoff(state.attempt_number)
 
         def stop(state: Any) -> bool:
@@ -160,9 +159,8 @@ class HttpClient:
         error.retryable = verdict.retryable
         if verdict.retry and attempts <= policy.max_retries:
             # Stopped by the deadline, not by the attempt count.
-            if failed.retry_after is not None:
-                error.retry_after = failed.retry_after
-                error.message += f"; fal asked to retry after {failed.retry_after:g} s, beyond the {policy.deadline:g} s retry deadline"
+            if error.retry_after is not None:
+                error.message += f"; fal asked to retry after {error.retry_after:g} s, beyond the {policy.deadline:g} s retry deadline"
             else:
                 error.type = "timeout"
                 error.message = f"gave up after {attempts} attempts: the {policy.deadline:g} s retry deadline ran out; last: {error.message}"
@@ -202,19 +200,18 @@ class HttpClient:
         except _Attempt:
             response._content = b""
         verdict = classify_status(response.status_code, response.headers, policy.retry_class)
+        detail = error_detail(response)
         error = HTTPStatusError(
             verdict.type,
-            redact(describe_status(response), self.secrets),
+            redact(describe_status(response, detail), self.secrets),
             response=response,
             status_code=response.status_code,
             retryable=verdict.retryable,
             fal_request_id=fal_request_id,
-            detail=redact(error_detail(response), self.secrets),
+            detail=redact(detail, self.secrets),
+            retry_after=parse_retry_after(response.headers) if verdict.retry else None,
         )
-        retry_after = parse_retry_after(response.headers) if verdict.retry or verdict.type == "rate_limited" else None
-        if retry_after is not None:
-            error.retry_after = retry_after
-        raise _Attempt(verdict, error, retry_after)
+        raise _Attempt(verdict, error)
 
     def _transmit(self, method: str, url: str, params: Any, body: bytes | None, headers: dict[str, str], timeout: Any) -> requests.Response:
         """``session.request(..., allow_redirects=False, stream=True)``, minus the per-call
@@ -341,9 +338,9 @@ def _too_big(cap: int, response: requests.Response, fal_request_id: str | None) 
     )
 
 
-def describe_status(response: requests.Response) -> str:
-    """One human line for a non-success answer: status, fal's message, what to do."""
-    detail = error_detail(response)
+def describe_status(response: requests.Response, detail: Any) -> str:
+    """One human line for a non-success answer (``detail``: its ``error_detail``): status,
+    fal's message, what to do."""
     message = None
     if isinstance(detail, str):
         message = detail
