@@ -72,6 +72,23 @@ def _all(checks: list[Check]) -> Check:
     return check
 
 
+def _any(checks: list[Check]) -> Check:
+    """One check that passes when any of ``checks`` passes (none: never)."""
+    if not checks:
+        return _never
+    if len(checks) == 1:
+        return checks[0]
+    frozen = tuple(checks)
+
+    def check(v: Any) -> bool:
+        for each in frozen:
+            if each(v):
+                return True
+        return False
+
+    return check
+
+
 def _is_integer(value: Any) -> bool:
     if isinstance(value, bool):
         return False
@@ -170,21 +187,8 @@ def _type(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
         else:
             numeric.append(_NUMERIC_TYPES[name])
     types = tuple(plain)
-    if not numeric:
-        return lambda v: isinstance(v, types)
-    if not types and len(numeric) == 1:
-        return numeric[0]
-    extra = tuple(numeric)
-
-    def check(v: Any) -> bool:
-        if isinstance(v, types):
-            return True
-        for each in extra:
-            if each(v):
-                return True
-        return False
-
-    return check
+    plain_check: list[Check] = [lambda v: isinstance(v, types)] if types or not numeric else []
+    return _any(plain_check + numeric)
 
 
 def _properties(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
@@ -343,15 +347,7 @@ def _all_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
 
 
 def _any_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:
-    subs = tuple(c.compile(sub) for sub in value)
-
-    def check(v: Any) -> bool:
-        for sub in subs:
-            if sub(v):
-                return True
-        return False
-
-    return check
+    return _any([c.compile(sub) for sub in value])
 
 
 def _one_of(c: _Compiler, value: Any, schema: dict[str, Any]) -> Check:

@@ -51,6 +51,8 @@ import json
 import re
 from typing import Any
 
+from connector.validation import json_type
+
 FORMATS = ("openai", "anthropic", "mcp", "jsonschema")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OPENAI_DESCRIPTION_MAX = 1024
@@ -287,22 +289,8 @@ def _types_of(node: dict[str, Any]) -> list[str] | None:
         return ["array"]
     values = [node["const"]] if "const" in node else node.get("enum")
     if isinstance(values, list) and values:
-        return sorted({_json_type(v) for v in values})
+        return sorted({json_type(v) for v in values})
     return None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _json_string(node: dict[str, Any], what: str) -> dict[str, Any]:

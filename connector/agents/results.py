@@ -29,6 +29,7 @@ import binascii
 import copy
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 NOTE_KEY = "_trimmed"
@@ -67,40 +68,34 @@ def agent_output(action: Any, output: dict[str, Any], limit: int) -> dict[str, A
     validator = action.output_validator if action is not None else None
     reserve = min(_NOTE_RESERVE, limit // 4)  # room for the note itself
     if size > limit - reserve:
-        safe = _shrink(safe, limit - reserve, notes, validator)
+        safe = _shrink(safe, limit - reserve, notes, action.output_defaults if action is not None else {})
     placed = None
     for items in (_MAX_NOTE_ITEMS, 3, 0):
         placed = _place_note(safe, _note(notes, limit, items), validator)
         if placed is None or json_size(placed) <= limit:
             break
-    if placed is None:  # no spot in the schema takes a note: keep the output valid
+    if placed is None:  # no spot in the schema takes a note (a placed note was validated there)
         placed = safe
-    if validator is not None and not validator.is_valid(placed):
-        # Should not happen (we only shorten strings and lists of fal's data); never return junk.
-        placed = _skeleton(action, output)
+        if validator is not None and not validator.is_valid(placed):
+            # Should not happen (we only shorten strings and lists of fal's data); never return junk.
+            placed = _skeleton(action, output)
     return placed
 
 
 def trim_note(output: dict[str, Any]) -> str | None:
     """The note ``agent_output`` left in an output, if any."""
-    found: list[str] = []
+    return next((node[NOTE_KEY] for node in _nodes(output) if isinstance(node, dict) and isinstance(node.get(NOTE_KEY), str)), None)
 
-    def walk(node: Any) -> None:
-        if found:
-            return
-        if isinstance(node, dict):
-            note = node.get(NOTE_KEY)
-            if isinstance(note, str):
-                found.append(note)
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
 
-    walk(output)
-    return found[0] if found else None
+def _nodes(node: Any) -> Iterator[Any]:
+    """``node`` and everything inside it, depth first, parents before their children."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
 
 
 # -- media ---------------------------------------------------------------------------------
@@ -170,7 +165,7 @@ def _without_media(node: Any, path: str, notes: list[Note], key: str = "") -> An
 # -- size ----------------------------------------------------------------------------------
 
 
-def _shrink(output: dict[str, Any], budget: int, notes: list[Note], validator: Any) -> dict[str, Any]:
+def _shrink(output: dict[str, Any], budget: int, notes: list[Note], defaults: dict[str, Any]) -> dict[str, Any]:
     def attempt(max_chars: int, max_items: int) -> tuple[dict[str, Any], list[Note], int]:
         pass_notes: list[Note] = []
         shrunk = {k: (v if k in _PROTECTED else _shrink_node(v, k, max_chars, max_items, pass_notes)) for k, v in output.items()}
@@ -195,8 +190,8 @@ def _shrink(output: dict[str, Any], budget: int, notes: list[Note], validator: A
                     break
         else:
             larger = attempt(_SHORT, 20)
-            per_item = max((larger[2] - best[2]) / 10, 1.0)
             if larger[2] <= budget:
+                per_item = max((larger[2] - best[2]) / 10, 1.0)
                 best = larger
                 items = int(20 + (budget - larger[2]) / per_item)
                 while items > 20:
@@ -209,8 +204,7 @@ def _shrink(output: dict[str, Any], budget: int, notes: list[Note], validator: A
     notes.extend(pass_notes)
     if size <= budget:
         return result
-    # 3. Last resort: the largest fields are emptied.
-    defaults = _defaults(validator)
+    # 3. Last resort: the largest fields are emptied (to the schema's default for a scalar).
     for key in sorted((k for k in result if k not in _PROTECTED), key=lambda k: -json_size(result[k])):
         if json_size(result) <= budget:
             break
@@ -227,7 +221,7 @@ def _shrink_node(node: Any, path: str, max_chars: int, max_items: int, notes: li
     if isinstance(node, str):
         if _is_url(node) and len(node) <= _MAX_URL:
             return node
-        if len(node) <= max(max_chars, 40):
+        if len(node) <= max_chars:
             return node
         notes.append((path, "string", len(node), 0))
         return f"[trimmed: {len(node):,} characters]"
@@ -246,13 +240,6 @@ def _shrink_node(node: Any, path: str, max_chars: int, max_items: int, notes: li
 
 def _is_url(value: str) -> bool:
     return value.startswith(("https://", "http://")) and " " not in value[:200]
-
-
-def _defaults(validator: Any) -> dict[str, Any]:
-    if validator is None:
-        return {}
-    props = validator.schema.get("properties", {})
-    return {k: v.get("default") for k, v in props.items() if isinstance(v, dict)}
 
 
 # -- the note ------------------------------------------------------------------------------
@@ -389,19 +376,9 @@ def summary(action_id: str, output: dict[str, Any], max_urls: int = 5) -> str:
 
 def _urls(node: Any, limit: int) -> list[str]:
     found: list[str] = []
-
-    def walk(value: Any) -> None:
+    for value in _nodes(node):
         if len(found) >= limit:
-            return
-        if isinstance(value, str):
-            if _is_url(value) and value not in found:
-                found.append(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(node)
+            break
+        if isinstance(value, str) and _is_url(value) and value not in found:
+            found.append(value)
     return found
