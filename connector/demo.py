@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any
 
+from connector.fal.status import log_key
+
 MODEL = "fal-ai/flux/dev"
 SLOW_MODEL = "fal-ai/slow"
 REAL_MODEL = "fal-ai/fast-sdxl"
@@ -31,13 +33,7 @@ def main(real: bool = False) -> int:
     from connector.emulator import Emulator
 
     with Emulator() as emu:
-        env = emu.env()
-        conn = Connector(
-            api_key="demo-key",
-            queue_url=env["FAL_QUEUE_URL"], run_url=env["FAL_RUN_URL"], api_url=env["FAL_API_URL"],
-            jwks_url=env["FAL_JWKS_URL"], rest_url=env["FAL_REST_URL"], cdn_url=env["FAL_CDN_URL"],
-            environ={},
-        )
+        conn = Connector(api_key="demo-key", environ=emu.env())  # the emulator's FAL_* lines only
         return _steps(conn, MODEL, slow_model=SLOW_MODEL, where=f"the local emulator at {emu.url} (no network, no key, no bill)")
 
 
@@ -74,8 +70,8 @@ def _steps(conn: Any, model: str, slow_model: str | None, where: str) -> int:
         line = event["status"] + (f" — queue position {event['queue_position']}" if event["queue_position"] is not None else "")
         _err(f"   · {line}")
         for entry in event["logs"]:  # fal resends recent logs with each event: show new ones
-            if (entry.get("timestamp"), entry.get("message")) not in seen:
-                seen.add((entry.get("timestamp"), entry.get("message")))
+            if (key := log_key(entry)) not in seen:
+                seen.add(key)
                 _err(f"       log: {entry.get('message')}")
         last = event
     if not last or last["status"] != "COMPLETED":

@@ -34,7 +34,11 @@ def fal_emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def fal_connector(fal_emulator: Any) -> Iterator[Any]:
-    yield connector_for(fal_emulator)
+    conn = connector_for(fal_emulator)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def connector_for(emulator: Any, **options: Any) -> Any:

@@ -22,7 +22,8 @@ from typing import Any
 
 import requests
 
-from connector.fal.webhook import JwksCache, WebhookVerificationError, verify_delivery
+from connector.fal.webhook import JwksCache, WebhookVerificationError, jwks_source, verify_delivery
+from connector.http.client import parse_json
 
 DEFAULT_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 _caches: dict[str, JwksCache] = {}
@@ -47,10 +48,6 @@ def verify_webhook(
     def fetch() -> Any:
         response = requests.get(url, timeout=(min(5, timeout), timeout), allow_redirects=False)
         response.raise_for_status()
-        return response.json()
+        return parse_json(response.content)
 
-    def keys(force: bool) -> Any:
-        return jwks if jwks is not None else cache.get(fetch, force)
-
-    delivery = verify_delivery(headers, body, keys, tolerance=tolerance_seconds)
-    return {"request_id": delivery.request_id, "user_id": delivery.user_id, "timestamp": delivery.timestamp, "payload": delivery.payload}
+    return verify_delivery(headers, body, jwks_source(jwks, cache, fetch), tolerance=tolerance_seconds).as_dict()

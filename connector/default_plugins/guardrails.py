@@ -92,8 +92,8 @@ def _check_budget(action: Any, endpoint: str, budget: float, context: Any) -> No
 class EstimateCache:
     """Endpoint -> (expires at, USD per call); thread-safe; only successful estimates are kept."""
 
-    def __init__(self, ttl: float | None = None) -> None:
-        self.ttl = ESTIMATE_TTL if ttl is None else ttl
+    def __init__(self) -> None:
+        self.ttl = ESTIMATE_TTL  # read when the cache is made (tests shorten it)
         self._lock = threading.Lock()
         self._items: dict[str, tuple[float, float]] = {}
 

@@ -31,9 +31,9 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     logs = bool(inputs.get("logs", False))
     try:
         progress = follow_job(ctx, app, request_id, logs=logs, deadline_at=deadline_at)
+        ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
         if progress.last and progress.last["job_error"]:
             raise _job_failed(ctx, ids, progress.last)
-        ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
         result = get_result(ids, ctx)
     except ActionError as exc:
         keep: dict[str, Any] = {"request_id": request_id}
@@ -53,7 +53,6 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionError:
     """A COMPLETED job with an error: ``model_error``, with fal's detail from the result."""
-    ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)
     try:
         get_result(ids, ctx)
     except ActionError as exc:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from connector.errors import ActionError, HTTPStatusError, InvalidInputError
-from connector.fal.app_id import check_request_id, parse_app_id
+from connector.fal.app_id import AppId, check_request_id, parse_app_id
 from connector.fal.follow import follow_job
 from connector.fal.status import normalise_status
 from connector.hookspecs import hookimpl
@@ -61,11 +61,17 @@ def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     }
 
 
-def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def _request_of(inputs: dict[str, Any], ctx: Any) -> tuple[AppId, str]:
+    """The app and request id a request-scoped call names, both checked; the key is required."""
     app = parse_app_id(inputs["app_id"])
     request_id = check_request_id(inputs["request_id"])
-    logs = bool(inputs.get("logs", False))
     ctx.require_key()
+    return app, request_id
+
+
+def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    app, request_id = _request_of(inputs, ctx)
+    logs = bool(inputs.get("logs", False))
     response = ctx.request("GET", ctx.url("queue", app.request_path(request_id, "/status")), params={"logs": "1"} if logs else None)
     event = normalise_status(ctx.json(response, "status"))
     out = {name: event[name] for name in STATUS_FIELDS}
@@ -75,18 +81,14 @@ def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def stream_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app = parse_app_id(inputs["app_id"])
-    request_id = check_request_id(inputs["request_id"])
-    ctx.require_key()
+    app, request_id = _request_of(inputs, ctx)
     deadline_at = ctx.started + float(inputs.get("timeout", 300))
     progress = follow_job(ctx, app, request_id, logs=bool(inputs.get("logs", False)), deadline_at=deadline_at)
     return progress.fields()
 
 
 def get_result(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app = parse_app_id(inputs["app_id"])
-    request_id = check_request_id(inputs["request_id"])
-    ctx.require_key()
+    app, request_id = _request_of(inputs, ctx)
     try:
         response = ctx.request("GET", ctx.url("queue", app.request_path(request_id)))
     except HTTPStatusError as exc:
@@ -113,9 +115,7 @@ _CANCEL_STATUSES = ("CANCELLATION_REQUESTED", "OK", "ALREADY_COMPLETED", "NOT_FO
 
 
 def cancel(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app = parse_app_id(inputs["app_id"])
-    request_id = check_request_id(inputs["request_id"])
-    ctx.require_key()
+    app, request_id = _request_of(inputs, ctx)
     try:
         response = ctx.request("PUT", ctx.url("queue", app.request_path(request_id, "/cancel")), retry_class="cancel")
     except HTTPStatusError as exc:

@@ -10,7 +10,7 @@ import binascii
 from typing import Any
 
 from connector.errors import InvalidInputError
-from connector.fal.webhook import JwksCache, verify_delivery
+from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions
 from connector.models import Action
@@ -34,17 +34,9 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
-    given = inputs.get("jwks")
-    cache = ctx.connector.state("jwks", JwksCache)
-
-    def keys(force: bool) -> Any:
-        if given is not None:
-            return given
-        return cache.get(lambda: fetch_jwks(ctx), force)
-
+    keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
-    return {"valid": True, "request_id": delivery.request_id, "user_id": delivery.user_id,
-            "timestamp": delivery.timestamp, "payload": delivery.payload}
+    return {"valid": True, **delivery.as_dict()}
 
 
 HANDLERS = {"get_jwks": get_jwks, "verify_webhook": verify_webhook}

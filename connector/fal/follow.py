@@ -63,9 +63,9 @@ class JobProgress:
         }
 
 
-def follow_job(ctx: Any, app: AppId, request_id: str, *, logs: bool, deadline_at: float, progress: JobProgress | None = None) -> JobProgress:
+def follow_job(ctx: Any, app: AppId, request_id: str, *, logs: bool, deadline_at: float) -> JobProgress:
     """Follow until COMPLETED; raise ``timeout`` (with the progress kept) at the deadline."""
-    progress = progress or JobProgress()
+    progress = JobProgress()
     params = {"logs": "1"} if logs else None
     base = ctx.url("queue", app.request_path(request_id, "/status"))
     broken = 0

@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
@@ -45,7 +45,10 @@ class Delivery:
     request_id: str
     user_id: str
     timestamp: int
-    payload: Any  # the parsed JSON body, or None when the body is not JSON
+    payload: Any = None  # the parsed JSON body (once the signature verified), or None when not JSON
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "user_id": self.user_id, "timestamp": self.timestamp, "payload": self.payload}
 
 
 def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
@@ -68,7 +71,8 @@ def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
 
 
 def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None = None, tolerance: float = 300) -> tuple[bytes, bytes, Delivery]:
-    """Check headers and timestamp; return (message, signature, delivery) to verify."""
+    """Check headers and timestamp; return (message, signature, delivery) to verify (the
+    delivery without its payload: a body is parsed only once its signature verified)."""
     lowered = {str(k).lower(): v for k, v in headers.items()}
     missing = [name for name in HEADERS if not isinstance(lowered.get(name), str) or not lowered[name]]
     if missing:
@@ -92,11 +96,15 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
         raise WebhookVerificationError(f"X-Fal-Webhook-Signature has {len(signature)} bytes, an Ed25519 signature has 64")
     digest = hashlib.sha256(body).hexdigest()
     message = f"{request_id}\n{user_id}\n{stamp}\n{digest}".encode()
+    return message, signature, Delivery(request_id, user_id, timestamp)
+
+
+def _with_payload(delivery: Delivery, body: bytes) -> Delivery:
     try:
         payload = parse_json(body) if body else None  # bounded depth: no RecursionError
     except (ValueError, UnicodeDecodeError):
         payload = None
-    return message, signature, Delivery(request_id, user_id, timestamp, payload)
+    return replace(delivery, payload=payload)
 
 
 def signed_by_any(keys: list[Ed25519PublicKey], message: bytes, signature: bytes) -> bool:
@@ -124,11 +132,17 @@ def verify_delivery(
     message, signature, delivery = check_delivery(headers, body, now=now, tolerance=tolerance)
     keys = public_keys(fetch_jwks(False))
     if signed_by_any(keys, message, signature):
-        return delivery
+        return _with_payload(delivery, body)
     refreshed = public_keys(fetch_jwks(True))
     if refreshed != keys and signed_by_any(refreshed, message, signature):
-        return delivery
+        return _with_payload(delivery, body)
     raise WebhookVerificationError("the signature does not verify under any key of fal's JWKS" if refreshed else "the JWKS holds no Ed25519 key")
+
+
+def jwks_source(given: Any, cache: JwksCache, fetch: Callable[[], Any]) -> Callable[[bool], Any]:
+    """The ``fetch_jwks(force)`` of ``verify_delivery``: the key set the caller gave, else the
+    cached one (``fetch`` fills the cache)."""
+    return lambda force: given if given is not None else cache.get(fetch, force)
 
 
 class JwksCache:
