@@ -84,13 +84,15 @@ class ActionContext:
 
     def require_fields(self, body: Any, what: str, *fields: str) -> dict[str, Any]:
         """``body`` as a JSON object that has ``fields``, or ``invalid_response`` naming the first missing."""
+        def invalid(message: str) -> ActionError:
+            return ActionError("invalid_response", f"{what}: {message}", retryable=self.action.spec.retry != "billable",
+                               detail=body if len(repr(body)) < 2000 else None)
+
         if not isinstance(body, dict):
-            raise ActionError("invalid_response", f"{what}: expected a JSON object from fal, got {type(body).__name__}",
-                              retryable=self.action.spec.retry != "billable", detail=body if len(repr(body)) < 2000 else None)
-        for name in fields:
-            if name not in body:
-                raise ActionError("invalid_response", f"{what}: fal's answer lacks the field {name!r}",
-                                  retryable=self.action.spec.retry != "billable", detail=body if len(repr(body)) < 2000 else None)
+            raise invalid(f"expected a JSON object from fal, got {type(body).__name__}")
+        missing = next((name for name in fields if name not in body), None)
+        if missing is not None:
+            raise invalid(f"fal's answer lacks the field {missing!r}")
         return body
 
     def _count_attempt(self) -> None:

@@ -110,25 +110,25 @@ class Connector:
         return [{**a.spec.summary(), "annotations": a.spec.annotations.model_dump()} for a in self._actions.values()]
 
     def action(self, name: str) -> Action | None:
-        """The registered action for an id or alias."""
-        return self._names.get(name)
+        """The registered action for an id or alias (None for anything else, a non-string too)."""
+        return self._names.get(name) if isinstance(name, str) else None
 
     def describe(self, name: str) -> dict[str, Any] | None:
-        action = self._names.get(name)
+        action = self.action(name)
         return action.spec.describe() if action else None
 
     # -- running -----------------------------------------------------------------------
 
     def run(self, action: str, inputs: Any = None, *, on_event: EventSink | None = None) -> dict[str, Any]:
         """Run an action; always returns its output object, never raises for input or network."""
-        found = self._names.get(action) if isinstance(action, str) else None
+        found = self.action(action)
         if found is None:
             return _unknown_action(action, list(self._actions))
         return self._run(found, {} if inputs is None else inputs, on_event, None)
 
     def stream(self, action: str, inputs: Any = None) -> Iterator[dict[str, Any]]:
         """Yield the action's status events as they arrive; ends quietly on failure."""
-        found = self._names.get(action) if isinstance(action, str) else None
+        found = self.action(action)
         if found is None or not found.spec.streaming:
             return
         events: queue.Queue[Any] = queue.Queue()

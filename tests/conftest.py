@@ -20,19 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
+from suite_helpers import BASE_URLS
 
 from connector import Connector
+from connector.emulator import Emulator
+from connector.testing import fal_connector, fal_emulator  # noqa: F401  (fixtures, also without the installed plugin)
 
 FAKE_KEY = "test-key-id:test-key-secret-123456"
 
-BASE_URLS = {
-    "queue_url": "https://queue.test",
-    "run_url": "https://run.test",
-    "api_url": "https://api.test/v1",
-    "jwks_url": "https://rest.test/.well-known/jwks.json",
-    "rest_url": "https://rest.test",
-    "cdn_url": "https://cdn.test",
-}
 
 FAILURE_KEYS = {"type", "status_code", "retryable", "attempts", "fal_request_id", "retry_after", "detail"}
 FAILURE_TYPES = {
@@ -41,6 +36,16 @@ FAILURE_TYPES = {
     "already_completed", "outcome_unknown", "invalid_response", "http_error", "signature_invalid",
     "policy_denied",
 }
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A running keyless emulator with quick pings and webhook retries (e2e and emulator tests)."""
+    e = Emulator(ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
+    try:
+        yield e
+    finally:
+        e.stop()
 
 
 @pytest.fixture

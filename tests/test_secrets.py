@@ -8,6 +8,7 @@ import traceback
 
 import pytest
 import requests
+from suite_helpers import record_texts
 
 RID = "80e732af-660e-45cd-bd63-580e4f2a94cc"
 Q = "https://queue.test/fal-ai/flux"
@@ -19,14 +20,6 @@ def leaks(text: str, key: str) -> list[str]:
     return [s for s in (key, secret) if s in text]
 
 
-def record_texts(record: logging.LogRecord) -> list[str]:
-    texts = [record.getMessage(), repr(record.args), str(record.msg)]
-    if record.exc_info:
-        texts.append("".join(traceback.format_exception(*record.exc_info)))
-    if record.exc_text:
-        texts.append(record.exc_text)
-    texts.extend(repr(v) for k, v in vars(record).items() if k not in ("msg", "args", "exc_info", "exc_text"))
-    return texts
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests: the connector against the local fal.ai emulator over
 real loopback sockets (no ``responses``, no mocks).
 
-    emu               a running Emulator (no key: accepts any), quick pings and webhook retries
+    emu               (tests/conftest.py) a running keyless Emulator, quick pings and webhook retries
     keyed_emu         a running Emulator that enforces ``KEY``
     make_conn         ``make_conn(emulator=None, **options)`` -> a Connector pointed at it, with
                       small timeouts and backoff; closed at teardown
@@ -12,10 +12,9 @@ real loopback sockets (no ``responses``, no mocks).
     cli_env           ``cli_env(emulator=None, **extra)`` -> an environment for a subprocess that
                       carries no FAL_* variable of the outer process (``emulator`` adds its own)
 
-``fal_emulator`` / ``fal_connector`` are the product's own fixtures (``connector.testing``).
-With fal-connector installed they come from its pytest11 entry point; in a bare checkout they
-do not, and a non-root conftest may not use ``pytest_plugins``, so they are imported here.
-A conftest definition simply shadows the identical plugin one, so both ways work.
+``fal_emulator`` / ``fal_connector`` are the product's own fixtures (``connector.testing``),
+imported by tests/conftest.py so that they exist in a bare checkout too (installed, they also
+come from its pytest11 entry point; the conftest definition shadows the identical plugin one).
 """
 
 from __future__ import annotations
@@ -24,15 +23,15 @@ import os
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from suite_helpers import poll
 
 from connector.emulator import Emulator
-from connector.testing import connector_for, fal_connector, fal_emulator  # noqa: F401  (fixtures, see above)
+from connector.testing import connector_for
 
 KEY = "e2e-key-id:e2e-key-secret-0123456789"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -40,15 +39,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Quick but not instant: every connector call has a small read timeout and backoff, so the
 # failure paths finish in well under a second per retry.
 CONN_DEFAULTS: dict[str, Any] = {"timeout": 2.0, "retry_deadline": 10.0, "backoff_base": 0.01, "backoff_max": 0.05}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    e = Emulator(ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
-    try:
-        yield e
-    finally:
-        e.stop()
 
 
 @pytest.fixture
@@ -79,20 +69,9 @@ def conn(make_conn: Callable[..., Any]) -> Any:
     return make_conn()
 
 
-def _wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
 @pytest.fixture
 def wait_for() -> Callable[..., Any]:
-    return _wait_for
+    return poll
 
 
 class Receiver:

@@ -14,13 +14,6 @@ from connector.emulator import Emulator
 
 
 @pytest.fixture
-def emu():
-    e = Emulator(ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
 def keyed_emu():
     e = Emulator(api_key="kid:secret").start()
     yield e

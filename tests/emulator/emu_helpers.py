@@ -4,21 +4,9 @@ never collide with another conftest.py)."""
 from __future__ import annotations
 
 import json
-import time
 
 import requests
-
-
-def poll(fn, timeout: float = 5.0, interval: float = 0.01):
-    """Call ``fn`` until it returns something truthy (bounded; short interval)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        time.sleep(interval)
+from suite_helpers import poll  # noqa: F401  (re-exported for the emulator tests)
 
 
 def sse_events(resp: requests.Response):

@@ -24,19 +24,12 @@ import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from suite_helpers import BASE_URLS
 
 from connector import Connector
 from connector.validation import MAX_DEPTH, MAX_FIELD_BYTES, field_path
 
 KEY = "fuzz-key-id:fuzz-key-secret-0123456789"
-BASE_URLS = {
-    "queue_url": "https://queue.test",
-    "run_url": "https://run.test",
-    "api_url": "https://api.test/v1",
-    "jwks_url": "https://rest.test/.well-known/jwks.json",
-    "rest_url": "https://rest.test",
-    "cdn_url": "https://cdn.test",
-}
 RID = "80e732af-660e-45cd-bd63-580e4f2a94cc"
 
 FUZZ = settings(

@@ -17,10 +17,10 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 from typing import Any
 
 import pytest
+from suite_helpers import record_texts
 
 from connector import Connector, hookimpl
 from connector.config import ConfigError
@@ -36,16 +36,6 @@ def leaks(text: str) -> bool:
     return KEY in text or SECRET in text
 
 
-def record_texts(record: logging.LogRecord) -> list[str]:
-    texts = [record.getMessage(), repr(record.args), str(record.msg)]
-    if record.exc_info:
-        texts.append("".join(traceback.format_exception(*record.exc_info)))
-    if record.exc_text:
-        texts.append(record.exc_text)
-    if record.stack_info:
-        texts.append(record.stack_info)
-    texts.extend(repr(v) for k, v in vars(record).items() if k not in ("msg", "args", "exc_info", "exc_text"))
-    return texts
 
 
 @pytest.fixture(scope="module")
