@@ -1,4 +1,4 @@
-"""The ``fal-connector`` command (CONTRACT §4): JSON on stdout, diagnostics on stderr.
+"""The ``fal-connector`` command: JSON on stdout, diagnostics on stderr.
 
 Exit status: 0 when the output has ``success: true``, 1 when ``success: false`` (input
 problems included), 2 for a usage error of the command line itself.

@@ -1,4 +1,4 @@
-"""Configuration: CONTRACT §2's environment variables and ``Connector(...)`` keywords.
+"""Configuration: the environment variables and ``Connector(...)`` keywords.
 
 One immutable ``Config`` per ``Connector``; keywords win over the environment, and an empty
 value counts as absent. The API key is a ``SecretStr`` so no ``repr`` can show it.
@@ -31,7 +31,7 @@ _ENV = {
     "max_tool_result_bytes": "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES",
 }
 
-# Hosts whose configured origin may receive the API key (CONTRACT §2). jwks and cdn never do.
+# Hosts whose configured origin may receive the API key. jwks and cdn never do.
 KEYED_HOSTS = ("queue", "run", "api", "rest")
 
 

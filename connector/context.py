@@ -26,7 +26,7 @@ class ActionContext:
         self.config = connector.config
         self.action = action
         self.started = time.monotonic()
-        # Each HTTP call may retry until this moment (CONTRACT §6 retry_deadline).
+        # Each HTTP call may retry until this moment (the retry_deadline setting).
         self.deadline_at = self.started + self.config.retry_deadline
         self.attempts = 0
         self._attempts_lock = threading.Lock()  # upload_file sends its parts from several threads

@@ -1,7 +1,7 @@
 """Failures, as exceptions inside the package and as data at its edge.
 
 Handlers and the HTTP layer raise; the runner turns every raise into the structured
-``failure`` object of CONTRACT §5, so ``Connector.run()`` itself never raises::
+``failure`` object of every output, so ``Connector.run()`` itself never raises::
 
     ActionError                 one failure: a failure type plus the seven ``failure`` fields
     ├── InvalidInputError       invalid_input (names the field; raised before any HTTP)

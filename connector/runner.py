@@ -1,7 +1,7 @@
 """``Connector``: validate the input, let the hooks execute the action, turn every failure
 into the structured output, and check the output against its schema before returning it.
 
-``run()`` never raises for anything a caller or the network can do (CONTRACT §3).
+``run()`` never raises for anything a caller or the network can do.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ TEST_KEY = "emulator-key-id:emulator-key-secret"
 
 @pytest.fixture
 def fal_emulator() -> Iterator[Any]:
+    """A running local fal.ai (``connector.emulator.Emulator``) on a free 127.0.0.1 port, new for
+    each test and stopped after it. It requires the test key; ``.faults.add(...)`` injects
+    failures, ``.env()`` gives the FAL_* variables, ``.jobs`` / ``.runs`` show what it received."""
     from connector.emulator import Emulator
 
     emu = Emulator(api_key=TEST_KEY).start()
@@ -34,6 +37,8 @@ def fal_emulator() -> Iterator[Any]:
 
 @pytest.fixture
 def fal_connector(fal_emulator: Any) -> Iterator[Any]:
+    """A ``Connector`` pointed at ``fal_emulator`` with its key (the process environment is
+    ignored), closed after the test."""
     conn = connector_for(fal_emulator)
     try:
         yield conn

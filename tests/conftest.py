@@ -50,6 +50,7 @@ def emu() -> Iterator[Emulator]:
 
 @pytest.fixture
 def fake_key() -> str:
+    """The API key every test connector carries (``FAKE_KEY``)."""
     return FAKE_KEY
 
 
@@ -74,11 +75,13 @@ def make_conn() -> Iterator[Callable[..., Connector]]:
 
 @pytest.fixture
 def conn(make_conn: Callable[..., Connector]) -> Connector:
+    """``make_conn()``: key set, the test base URLs, backoff 0, no entry points, empty environment."""
     return make_conn()
 
 
 @pytest.fixture
 def mocked() -> Iterator[responses.RequestsMock]:
+    """A ``responses.RequestsMock`` for the test; registrations that never fire are fine."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
 
@@ -112,6 +115,8 @@ def assert_output(conn: Connector, action_id: str, out: Any) -> None:
 
 @pytest.fixture
 def check_output() -> Callable[[Connector, str, Any], None]:
+    """``check_output(conn, action_id, out)``: the output fits the action's schema, its top-level
+    keys are exactly the schema's, and the failure invariants hold."""
     return assert_output
 
 

@@ -1,4 +1,4 @@
-"""get_models, get_pricing, estimate_pricing and get_jwks (CONTRACT §2, §5; FAL_API.md §7, §8)."""
+"""get_models, get_pricing, estimate_pricing and get_jwks."""
 
 from __future__ import annotations
 
@@ -338,7 +338,7 @@ def test_jwks_connection_error(conn, mocked, check_output, connect_failure):
     assert out["failure"]["attempts"] == 6
 
 
-# -- the key goes only to keyed origins (CONTRACT §2) ----------------------------------------
+# -- the key goes only to keyed origins ----------------------------------------
 
 
 def test_key_sent_to_configured_loopback_http_api_origin(make_conn, mocked):

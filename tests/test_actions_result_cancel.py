@@ -1,4 +1,4 @@
-"""get_request_response and cancel_request (CONTRACT §5, §6)."""
+"""get_request_response and cancel_request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""get_request_status: URL shape, normalised outputs, and the read retry rules (CONTRACT §5, §6)."""
+"""get_request_status: URL shape, normalised outputs, and the read retry rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""stream_request_status and Connector.stream() (CONTRACT §3, §5)."""
+"""stream_request_status and Connector.stream()."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""add_request_to_queue: the exact request, its outputs, and its billable retry rules (CONTRACT §5, §6)."""
+"""add_request_to_queue: the exact request, its outputs, and its billable retry rules."""
 
 from __future__ import annotations
 

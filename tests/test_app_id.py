@@ -1,4 +1,4 @@
-"""fal endpoint ids and request ids (CONTRACT §5 "app_id forms")."""
+"""fal endpoint ids and request ids."""
 
 from __future__ import annotations
 

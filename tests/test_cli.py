@@ -1,4 +1,4 @@
-"""The fal-connector command line, run as a real subprocess from outside the checkout (CONTRACT §4)."""
+"""The fal-connector command line, run as a real subprocess from outside the checkout."""
 
 from __future__ import annotations
 

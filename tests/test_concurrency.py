@@ -1,4 +1,4 @@
-"""One Connector shared by many threads (CONTRACT §3 "safe to share between threads")."""
+"""One Connector shared by many threads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment and keywords, and where the key may go (CONTRACT §2)."""
+"""Configuration from the environment and keywords, and where the key may go."""
 
 from __future__ import annotations
 

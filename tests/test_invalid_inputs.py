@@ -1,4 +1,4 @@
-"""A catalogue of bad inputs: each is invalid_input naming the field, with nothing sent (CONTRACT §3, §5)."""
+"""A catalogue of bad inputs: each is invalid_input naming the field, with nothing sent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The retry table of connector.http.retry (CONTRACT §5 "Which type", §6)."""
+"""The retry table of connector.http.retry (which failure type, retried or not)."""
 
 from __future__ import annotations
 

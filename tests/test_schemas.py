@@ -1,4 +1,4 @@
-"""The declarative half: manifest.yaml and schemas/*.json (CONTRACT §4, §5, §7).
+"""The declarative half: manifest.yaml and schemas/*.json.
 
 Checks, without importing the connector package:
 
@@ -6,11 +6,11 @@ Checks, without importing the connector package:
   relies on, and every ``$ref`` resolves (other files refer only to ``common.json#/$defs/<name>``);
 * inlining common.json gives self-contained schemas (what ``fal-connector describe`` prints);
 * outputs: every property required, with a default (the runner fills absent ones from it);
-* the manifest validates against schemas/manifest.schema.json and matches CONTRACT's ids and aliases;
+* the manifest validates against schemas/manifest.schema.json and matches the documented ids and aliases;
 * our outputs are supersets of the seed connector's output schemas (tests/seeds/, extracted
   verbatim from the seed listing);
 * realistic success and failure outputs validate, and a catalogue of good and bad inputs is
-  accepted or rejected as CONTRACT says.
+  accepted or rejected as documented.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ LOCAL_REF = re.compile(r"^#/\$defs/([A-Za-z0-9_]+)$")
 DATA_KEYWORDS = {"examples", "default", "const", "enum"}  # values are data, not subschemas
 FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
 
-# CONTRACT §5 and §7: canonical ids, in manifest order, with their aliases.
+# The canonical ids, in manifest order, with their aliases.
 EXPECTED_ACTIONS = {
     "add_request_to_queue": ["AddRequestToQueue", "FAL_AI_SUBMIT_ASYNC_JOB"],
     "get_request_status": ["GetRequestStatus", "FAL_AI_QUEUE_GET_STATUS"],
@@ -56,7 +56,7 @@ EXPECTED_ACTIONS = {
 }
 ACTIONS = list(EXPECTED_ACTIONS)
 
-# CONTRACT §6: submit and run_model are billable (subscribe submits), cancel has its own class.
+# Retry classes: submit and run_model are billable (subscribe submits), cancel has its own class.
 EXPECTED_RETRY = {a: "read" for a in ACTIONS} | {
     "add_request_to_queue": "billable",
     "subscribe": "billable",
@@ -65,7 +65,7 @@ EXPECTED_RETRY = {a: "read" for a in ACTIONS} | {
 }
 STREAMING = {"stream_request_status", "subscribe"}
 
-# CONTRACT §5: the per-action output fields.
+# The documented per-action output fields.
 ACTION_FIELDS = {
     "add_request_to_queue": ["request_id", "response_url", "status_url", "cancel_url", "queue_position"],
     "get_request_status": ["status", "queue_position", "logs", "metrics", "job_error", "job_error_type"],
@@ -312,10 +312,10 @@ def test_output_properties_required_with_defaults(name):
             problems.append(f"lacks the common property {base!r}")
     for field in ACTION_FIELDS[action]:
         if field not in props:
-            problems.append(f"lacks CONTRACT field {field!r}")
+            problems.append(f"lacks the documented field {field!r}")
     extra = set(props) - {"success", "error", "failure", *ACTION_FIELDS[action]}
     if extra:
-        problems.append(f"declares fields CONTRACT does not name: {sorted(extra)}")
+        problems.append(f"declares undocumented fields: {sorted(extra)}")
     for prop, sub in props.items():
         if "default" not in sub and prop not in ("success", "error", "failure"):
             problems.append(f"{prop!r} has no default")
@@ -424,11 +424,11 @@ def test_manifest_schema_rejects(mutate, why):
     assert not Draft202012Validator(load("manifest.schema.json")).is_valid(manifest), f"accepted, but {why}"
 
 
-def test_manifest_ids_and_aliases_match_contract():
+def test_manifest_ids_and_aliases_are_the_documented_ones():
     got = {a["id"]: a["aliases"] for a in MANIFEST["actions"]}
-    assert list(got) == ACTIONS, f"action ids/order differ from CONTRACT: {list(got)}"
+    assert list(got) == ACTIONS, f"action ids/order differ from the documented ones: {list(got)}"
     for action, aliases in EXPECTED_ACTIONS.items():
-        assert got[action] == aliases, f"{action}: aliases {got[action]}, CONTRACT says {aliases}"
+        assert got[action] == aliases, f"{action}: aliases {got[action]}, expected {aliases}"
 
 
 def test_manifest_names_unique():
@@ -458,7 +458,7 @@ def test_manifest_schema_files_exist_and_all_are_used():
 @pytest.mark.parametrize("action", MANIFEST["actions"], ids=lambda a: a["id"])
 def test_manifest_behaviour_flags(action):
     aid = action["id"]
-    assert action["retry"] == EXPECTED_RETRY[aid], f"{aid}: retry {action['retry']!r}, CONTRACT §6 says {EXPECTED_RETRY[aid]!r}"
+    assert action["retry"] == EXPECTED_RETRY[aid], f"{aid}: retry {action['retry']!r}, expected {EXPECTED_RETRY[aid]!r}"
     assert action["streaming"] is (aid in STREAMING), f"{aid}: streaming should be {aid in STREAMING}"
     ann = action["annotations"]
     if action["retry"] == "read" and aid != "upload_file":
@@ -561,7 +561,7 @@ def test_all_four_seeds_present():
 
 def relaxed(node: Any) -> Any:
     """The seed schema without additionalProperties: false. The seed closes its top level, and we
-    add ``failure`` (CONTRACT §5) and more fields; it closes LogEntry, and our log entries pass
+    add ``failure`` and more fields; it closes LogEntry, and our log entries pass
     fal's extra keys (source, labels) through. Everything else the seed says still applies."""
     if isinstance(node, dict):
         return {k: relaxed(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
@@ -773,7 +773,7 @@ GOOD: list[tuple[str, dict]] = [
 ]
 
 BAD: list[tuple[str, dict, str]] = [
-    # app_id: type and every character class CONTRACT §5 rejects
+    # app_id: type and every character class the id rules reject
     *[(a, {"app_id": 42, "data": DATA}, "app_id") for a in SUBMITTING],
     ("add_request_to_queue", {"app_id": "../x", "data": DATA}, "app_id"),
     ("add_request_to_queue", {"app_id": "a//b", "data": DATA}, "app_id"),

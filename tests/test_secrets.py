@@ -1,4 +1,4 @@
-"""The API key never shows: not in outputs, logs, exceptions or reprs (CONTRACT §5 "never contains the API key")."""
+"""The API key never shows: not in outputs, logs, exceptions or reprs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""connector.http.sse.iter_sse on scripted byte chunks (FAL_API.md §4.3)."""
+"""connector.http.sse.iter_sse on scripted byte chunks."""
 
 from __future__ import annotations
 

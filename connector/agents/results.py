@@ -16,7 +16,7 @@ returns a copy of the action's output that
 
 Nothing is cut silently. Whenever anything changed, a note saying what was left out goes where
 the action's output schema accepts an extra property: ``data["_trimmed"]`` for the outputs with a
-model ``data`` object (they accept extra properties, CONTRACT §5), otherwise the nearest object of
+model ``data`` object (they accept extra properties), otherwise the nearest object of
 fal's data that does (a model entry, a status event, a log entry). The result always validates
 against the action's output schema; if no place accepts the note (only possible for a plugin's
 closed schema) the note still reaches MCP clients in the result's text and ``_meta``.

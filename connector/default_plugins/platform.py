@@ -1,4 +1,4 @@
-"""The Platform API actions: models, pricing, pricing estimate (FAL_API.md §7)."""
+"""The Platform API actions: models, pricing, pricing estimate."""
 
 from __future__ import annotations
 

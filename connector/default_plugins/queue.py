@@ -1,4 +1,4 @@
-"""The queue actions: submit, status, stream, result, cancel (CONTRACT §5, FAL_API.md §4)."""
+"""The queue actions: submit, status, stream, result, cancel."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _NOT_READY = re.compile(r"in progress|in queue|not (yet )?(completed|finished|re
 
 
 def submit_headers(inputs: dict[str, Any]) -> dict[str, str]:
-    """The optional submit headers, sent only when given (CONTRACT §5)."""
+    """The optional submit headers, sent only when given."""
     headers = {}
     if inputs.get("priority") is not None:
         headers["X-Fal-Queue-Priority"] = inputs["priority"]

@@ -1,6 +1,6 @@
 """``upload_file``: put a local file (or base64 bytes) on fal's CDN and return its URL.
 
-As fal_client does it (FAL_API.md §9): a CDN token from the REST host, then one POST for
+As fal_client does it: a CDN token from the REST host, then one POST for
 files up to the multipart threshold, or multipart (fixed-size parts sent 4 at a time, each
 ETag checked, then complete) above it; if the CDN path fails, the storage fallback (initiate
 + PUT to a signed URL). The CDN gets the short-lived token, never the API key; the signed upload URL

@@ -1,4 +1,4 @@
-"""Webhooks (FAL_API.md §8): the signing keys, and verifying a delivery with them.
+"""Webhooks: the signing keys, and verifying a delivery with them.
 
 The JWKS is public: it never gets the API key.
 """

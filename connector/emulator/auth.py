@@ -1,6 +1,6 @@
 """API-key checks. With ``api_key=None`` the emulator accepts any key and no key; with a key
 it demands ``Authorization: Key <key>`` exactly. The wire bodies of fal's 401 are not
-documented for the inference hosts (FAL_API.md §2): we answer FastAPI-style ``{"detail"}``
+documented for the inference hosts: we answer FastAPI-style ``{"detail"}``
 there and the platform's error envelope under /v1."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Emulator:
                  tls: bool = False, *, ping_interval: float = 15.0, webhook_retries: int = 3,
                  webhook_retry_delay: float = 0.2, webhook_timeout: float = 5.0,
                  user_id: str = DEFAULT_USER_ID, log_size: int = 10000) -> None:
-        api_key = api_key or None  # an empty key counts as none, as in the connector (CONTRACT §2)
+        api_key = api_key or None  # an empty key counts as none, as in the connector
         self.host, self.port, self.api_key, self.tls = host, port, api_key, tls
         self.user_id = user_id
         self.faults = Faults()
@@ -114,7 +114,7 @@ class Emulator:
         return self._url
 
     def env(self) -> dict[str, str]:
-        """The environment that points the connector (CONTRACT §2) at this emulator."""
+        """The environment that points the connector at this emulator."""
         url = self.url
         env = {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
                "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn"}

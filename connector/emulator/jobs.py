@@ -6,7 +6,7 @@ Cancel and the caller's start timeout only cut those intervals short, and only i
 so every answer ever given stays consistent with later ones.
 
 Low priority (``X-Fal-Queue-Priority: low``) "sits behind all normal-priority requests" of the
-same app (FAL_API.md §4.1): a low job cannot start while a normal job of its app is queued. Its
+same app: a low job cannot start while a normal job of its app is queued. Its
 ``start_at`` is therefore recomputed whenever the app's queue changes (submit, cancel).
 """
 
@@ -194,7 +194,7 @@ class JobStore:
         return job
 
     def cancel(self, job: Job) -> tuple[int, str]:
-        """(HTTP status, cancel status) per FAL_API.md §4.5 (2026 enum)."""
+        """(HTTP status, cancel status), as fal's cancel endpoint answers (2026 enum)."""
         now = clock()
         with self._lock:
             tl = self.timeline(job, now)

@@ -3,7 +3,7 @@
 Every model is a pure function of its input (same input, same output, same seed), so tests can
 assert exact bodies. A model answers with an :class:`Outcome` — the HTTP status and body the
 result endpoint returns, plus the ``error``/``error_type`` the status endpoint reports for a
-COMPLETED job that failed (fal never has a FAILED status, FAL_API.md §4.2).
+COMPLETED job that failed (fal never has a FAILED status).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# fal's FastAPI-style validation error for a missing prompt, verbatim (FAL_API.md §4.4).
+# fal's FastAPI-style validation error for a missing prompt, verbatim.
 MISSING_PROMPT_DETAIL = [{"loc": ["body", "prompt"], "msg": "field required", "type": "value_error.missing"}]
 # The status-side error of a model that answered 422, as fal's webhook example shows it (§8).
 MODEL_422_ERROR = "Invalid status code: 422"
@@ -159,7 +159,7 @@ def model_error(detail: Any) -> Outcome:
 
 
 def cancelled_outcome() -> Outcome:
-    # client_cancelled is fal's 499 request-error type (FAL_API.md §6); the status-side error
+    # client_cancelled is fal's 499 request-error type; the status-side error
     # text is ours (fal documents no status for a cancelled request).
     return Outcome(499, _json({"detail": "Request was cancelled", "error_type": "client_cancelled"}),
                    "Request cancelled", "client_cancelled", {"X-Fal-Error-Type": "client_cancelled"})

@@ -1,4 +1,4 @@
-"""Platform API v1 under /v1: model search, pricing and cost estimates (FAL_API.md §7).
+"""Platform API v1 under /v1: model search, pricing and cost estimates.
 
 Errors use the platform envelope ``{"error": {"type", "message"}}``. Pagination follows fal's
 opaque cursor, which "encodes the page number": base64 of the 1-based page ("Mg==" is page 2).

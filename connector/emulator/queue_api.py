@@ -1,6 +1,6 @@
 """The inference hosts: queue API (submit, status, status stream, result, cancel) and sync run.
 
-Wire shapes follow FAL_API.md §4-§6. Status/result/cancel URLs handed out are always absolute
+Wire shapes follow fal's queue API. Status/result/cancel URLs handed out are always absolute
 and built from owner/app (+ namespace) only, never from the endpoint's sub-path (§3).
 """
 

@@ -1,4 +1,4 @@
-"""URL routing: one base URL serves every fal host (FAL_API.md §3 for the queue layout).
+"""URL routing: one base URL serves every fal host (the queue layout as fal's).
 
 * ``/{owner}/{app}[/path]`` (and ``workflows/`` / ``comfy/`` 3-part ids) — queue API;
 * ``/run/...`` — sync run; ``/v1/...`` — platform API; ``/.well-known/jwks.json``;
@@ -50,7 +50,7 @@ def _method_not_allowed(allowed: str, **kw: Any) -> Route:
 
 
 def _inference_route(emu: Any, method: str, segs: list[str], run: bool) -> Route:
-    """Queue host at the root, sync run host under /run (one base URL, FAL_API.md §3)."""
+    """Queue host at the root, sync run host under /run (one base URL)."""
     host: dict[str, Any] = {"fal_host": True}
     if not segs or not all(SEGMENT.match(s) for s in segs):
         return _not_found(**host)

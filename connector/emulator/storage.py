@@ -1,4 +1,4 @@
-"""File upload endpoints, as fal_client 1.0.3 drives them (FAL_API.md §9).
+"""File upload endpoints, as fal_client 1.0.3 drives them.
 
 * ``POST /storage/auth/token?storage_type=fal-cdn-v3`` (Key auth) -> a CDN token;
 * ``POST /cdn/files/upload`` (Bearer token, never the key) -> ``{"access_url"}``;

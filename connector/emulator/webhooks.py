@@ -1,4 +1,4 @@
-"""Webhook signing (Ed25519 + JWKS) and delivery with retries (FAL_API.md §8).
+"""Webhook signing (Ed25519 + JWKS) and delivery with retries.
 
 Signed message: ``request_id \\n user_id \\n timestamp \\n sha256_hex(raw body)`` (UTF-8);
 the signature goes out hex-encoded in ``X-Fal-Webhook-Signature``. Receivers verify it against

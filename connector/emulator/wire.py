@@ -66,7 +66,7 @@ def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) 
 
 
 def detail(status: int, message: Any, **extra: Any) -> Response:
-    """fal's inference-host error body: ``{"detail": ...}`` (FastAPI style, FAL_API.md §6)."""
+    """fal's inference-host error body: ``{"detail": ...}`` (FastAPI style)."""
     headers = {"X-Fal-Error-Type": extra["error_type"]} if "error_type" in extra else None
     return json_response(status, {"detail": message, **extra}, headers)
 

@@ -1,4 +1,4 @@
-"""fal endpoint ids (CONTRACT §5): parsing, validation and the URL paths they map to.
+"""fal endpoint ids: parsing, validation and the URL paths they map to.
 
 ``owner/app[/path…]``; ``workflows/owner/app[/…]`` and ``comfy/owner/app[/…]`` keep their
 namespace; a bare alias ``fast-sdxl`` means ``fal-ai/fast-sdxl``. Submit and run use the

@@ -1,4 +1,4 @@
-"""Normalising fal's queue status objects into the connector's status event (CONTRACT §5).
+"""Normalising fal's queue status objects into the connector's status event.
 
 fal's own keys pass through untouched (schema drift never fails an action); the six
 normalised keys are always present: ``logs`` is always a list, ``queue_position`` is null

@@ -1,4 +1,4 @@
-"""Verifying fal's webhook signatures (FAL_API.md §8): Ed25519 over a fixed message, keys
+"""Verifying fal's webhook signatures: Ed25519 over a fixed message, keys
 from the public JWKS.
 
 The message is ``request_id \\n user_id \\n timestamp \\n sha256_hex(raw body)``, with the

@@ -1,7 +1,7 @@
 """One pooled ``requests.Session`` per Connector, and the retry loop around every call.
 
 Every call has an explicit (connect, read) timeout no longer than the action's time left.
-The key goes only to the configured keyed origins (CONTRACT §2); redirects are never
+The key goes only to the configured keyed origins; redirects are never
 followed, so no answer can send it elsewhere. Bodies are streamed into memory against a
 size cap, so an oversized answer is refused without being loaded whole.
 
@@ -368,7 +368,7 @@ _HINTS = {
 
 
 def error_detail(response: requests.Response) -> Any:
-    """fal's own error detail (CONTRACT §5): body ``detail``, else the parsed body, else text."""
+    """fal's own error detail: body ``detail``, else the parsed body, else text."""
     content = response.content or b""
     try:
         body = parse_json(content) if content else None

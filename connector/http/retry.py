@@ -1,6 +1,6 @@
 """Which answers are retried, what failure type they become, and how long to wait.
 
-One table decides it all (CONTRACT §6), from the answer (status code and headers, or the
+One table decides it all, from the answer (status code and headers, or the
 exception) and the action's retry class:
 
 * ``read``     idempotent reads: status, result, models, pricing, estimate, jwks (5 retries)

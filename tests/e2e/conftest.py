@@ -43,6 +43,7 @@ CONN_DEFAULTS: dict[str, Any] = {"timeout": 2.0, "retry_deadline": 10.0, "backof
 
 @pytest.fixture
 def keyed_emu() -> Iterator[Emulator]:
+    """A running emulator that requires ``KEY``, with quick pings and webhook retries."""
     e = Emulator(api_key=KEY, ping_interval=0.05, webhook_retry_delay=0.05, webhook_timeout=2.0).start()
     try:
         yield e
@@ -52,6 +53,8 @@ def keyed_emu() -> Iterator[Emulator]:
 
 @pytest.fixture
 def make_conn(emu: Emulator) -> Iterator[Callable[..., Any]]:
+    """``make_conn(emulator=None, **options)``: a connector for ``emu`` (or the emulator given) with
+    short timeouts and backoff; every one is closed at the end of the test."""
     made: list[Any] = []
 
     def make(emulator: Emulator | None = None, **options: Any) -> Any:
@@ -66,11 +69,13 @@ def make_conn(emu: Emulator) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def conn(make_conn: Callable[..., Any]) -> Any:
+    """``make_conn()``: a connector for the keyless ``emu`` with short timeouts."""
     return make_conn()
 
 
 @pytest.fixture
 def wait_for() -> Callable[..., Any]:
+    """``wait_for(fn, timeout=5.0)``: call ``fn`` until it returns something truthy, and return that."""
     return poll
 
 
@@ -121,6 +126,7 @@ class Receiver:
 
 @pytest.fixture
 def webhook_receiver() -> Iterator[Receiver]:
+    """A local HTTP server that records the webhook deliveries it receives (``Receiver``)."""
     receiver = Receiver()
     try:
         yield receiver
@@ -130,6 +136,7 @@ def webhook_receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def free_port() -> int:
+    """A 127.0.0.1 TCP port that was free a moment ago (nothing listens on it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -156,4 +163,5 @@ def cli_env() -> Callable[..., dict[str, str]]:
 
 @pytest.fixture
 def python() -> list[str]:
+    """The command that runs the CLI in a subprocess: ``[sys.executable, '-m', 'connector']``."""
     return [sys.executable, "-m", "connector"]

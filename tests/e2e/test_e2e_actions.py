@@ -1,4 +1,4 @@
-"""Every action's success path against the emulator over real sockets (CONTRACT §3, §5, §7).
+"""Every action's success path against the emulator over real sockets.
 
 subscribe, run_model, upload_file and the webhook flow have their own files; here each of
 the queue / platform / JWKS actions is driven once end to end, plus ``Connector.stream()``.

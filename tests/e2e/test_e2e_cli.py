@@ -1,4 +1,4 @@
-"""The commands a newcomer runs, as real subprocesses (issue 3): ``fal-connector demo`` on the
+"""The commands a newcomer runs, as real subprocesses: ``fal-connector demo`` on the
 embedded emulator (and its refusal to bill without ``--real``), and ``fal-connector emulator``
 serving a connector from another process."""
 

@@ -1,4 +1,4 @@
-"""Failure paths that need real sockets (CONTRACT §5, §6): timeouts, refused and dropped
+"""Failure paths that need real sockets: timeouts, refused and dropped
 connections, lost submit answers (never a duplicate job), SSE drops and stalls, Retry-After,
 ingress errors, and answers that are not what fal promised."""
 
@@ -97,7 +97,7 @@ def test_submit_read_timeout_is_outcome_unknown_and_never_resent(emu, make_conn,
 @pytest.mark.parametrize("action", ["drop_before", "reset"])
 def test_submit_dropped_before_the_work_is_still_outcome_unknown(emu, conn, check_output, action):
     """A FIN/RST after the request was sent looks the same whether fal did the work or not,
-    so the connector must not resend (CONTRACT §6): outcome_unknown, no duplicate possible.
+    so the connector must not resend: outcome_unknown, no duplicate possible.
     (Resending here would enqueue a second job in the drop_after case above.)"""
     emu.faults.add("submit", action=action)
     out = conn.run("add_request_to_queue", {"app_id": ECHO, "data": {}})

@@ -1,4 +1,4 @@
-"""``subscribe`` and ``run_model`` end to end (issue 4, CONTRACT §7): whole jobs that never hang
+"""``subscribe`` and ``run_model`` end to end: whole jobs that never hang
 and never lose the request id; the deadline cancels the job; billable calls are never resent
 blindly. Also ``fal-connector run subscribe --follow`` as a real subprocess."""
 

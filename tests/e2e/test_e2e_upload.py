@@ -1,4 +1,4 @@
-"""``upload_file`` end to end (issue 4, CONTRACT §7): real bytes through the CDN token, single
+"""``upload_file`` end to end: real bytes through the CDN token, single
 and multipart uploads, the storage fallback; the stored bytes' hash is checked by fetching the
 returned URL, and the CDN never sees the API key."""
 

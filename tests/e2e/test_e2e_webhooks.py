@@ -1,4 +1,4 @@
-"""Webhooks end to end (issue 4, CONTRACT §7): submit with ``webhook_url`` pointing at a real
+"""Webhooks end to end: submit with ``webhook_url`` pointing at a real
 local receiver, let the emulator deliver a signed POST, then verify the raw headers and body
 with the ``verify_webhook`` action (JWKS fetched from the emulator) and with the framework
 helper ``connector.webhooks.verify_webhook``."""

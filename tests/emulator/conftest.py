@@ -15,6 +15,7 @@ from connector.emulator import Emulator
 
 @pytest.fixture
 def keyed_emu():
+    """A running emulator that requires the key ``kid:secret``."""
     e = Emulator(api_key="kid:secret").start()
     yield e
     e.stop()
@@ -22,6 +23,7 @@ def keyed_emu():
 
 @pytest.fixture
 def http():
+    """A ``requests.Session`` for talking to the emulator directly."""
     with requests.Session() as s:
         yield s
 

@@ -1,4 +1,4 @@
-"""Platform API v1 per FAL_API.md §7: models, pricing, estimate, error envelope."""
+"""Platform API v1 as fal's: models, pricing, estimate, error envelope."""
 
 from __future__ import annotations
 

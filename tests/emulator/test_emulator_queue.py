@@ -1,4 +1,4 @@
-"""Queue API against FAL_API.md §3-§6: submit, status, result, cancel, auth, ids."""
+"""Queue API as fal's: submit, status, result, cancel, auth, ids."""
 
 from __future__ import annotations
 

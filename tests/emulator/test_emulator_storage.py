@@ -1,4 +1,4 @@
-"""Uploads per FAL_API.md §9: CDN token, single upload, multipart, signed-URL fallback."""
+"""Uploads as fal's: CDN token, single upload, multipart, signed-URL fallback."""
 
 from __future__ import annotations
 

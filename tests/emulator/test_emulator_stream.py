@@ -1,4 +1,4 @@
-"""Status stream (SSE) per FAL_API.md §4.3."""
+"""Status stream (SSE) as fal's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JWKS and signed webhook deliveries per FAL_API.md §8, verified independently with
+"""JWKS and signed webhook deliveries as fal's, verified independently with
 ``cryptography`` against the served JWKS."""
 
 from __future__ import annotations

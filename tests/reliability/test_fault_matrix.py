@@ -1,4 +1,4 @@
-"""The fault matrix (issue 7, item 2): every action × every fault, on the emulator over real
+"""The fault matrix: every action × every fault, on the emulator over real
 loopback sockets.
 
 Each row asserts the failure type, ``retryable``, the number of attempts (``failure.attempts``
@@ -6,7 +6,7 @@ and the requests the emulator received for that route), that the whole action st
 its deadline, and — for the billable actions — how many jobs or runs exist afterwards (never
 more than one).
 
-The expected values are derived from CONTRACT §5/§6 by the small table ``expect()`` below,
+The expected values are derived from the documented failure types and retry rules by the small table ``expect()`` below,
 not read from the connector's code:
 
 * retry classes: ``read`` (status, result, models, pricing, estimate, jwks: 5 retries),
@@ -51,14 +51,14 @@ RA = 0.1  # Retry-After (seconds) of the retried 429 rows: small so rows stay fa
 SLACK = 1.5  # scheduling slack on a loaded 2-core CI box
 CAP = 64 * 1024  # max_response_bytes for the matrix connector
 
-RETRIES = {"read": 5, "cancel": 3, "billable": 3}  # CONTRACT §6 defaults
+RETRIES = {"read": 5, "cancel": 3, "billable": 3}  # the default retries per class
 
 
 @dataclass(frozen=True)
 class Act:
     id: str  # action id
     route: str  # emulator fault route
-    cls: str  # CONTRACT §6 retry class
+    cls: str  # the manifest's retry class
     method: str
     path: Callable[[Any], str]  # the request path the emulator must see (for counting)
     inputs: Callable[[Any], dict[str, Any]]
@@ -95,7 +95,7 @@ ACTIONS = [
 class Fault:
     name: str
     rule: Callable[[], dict[str, Any]]  # emu.faults.add keyword arguments (times=None: every request)
-    kind: str  # what CONTRACT §6 says about it, see expect()
+    kind: str  # what the retry rules say about it, see expect()
     status: int | None = None
     rid: bool = True  # the answer carries x-fal-request-id (fal itself answered)
 
@@ -137,7 +137,7 @@ class Expect:
 
 
 def expect(act: Act, fault: Fault) -> Expect:
-    """CONTRACT §5/§6 for one row."""
+    """The documented failure type and retries for one row."""
     retries = RETRIES[act.cls]
     billable = act.cls == "billable"
     all_attempts = retries + 1
@@ -313,8 +313,7 @@ ONE_PER_HOST = {"get_request_status", "cancel_request", "get_models", "get_jwks"
 
 @pytest.mark.parametrize("act", [a for a in ACTIONS if a.id in ONE_PER_HOST], ids=lambda a: a.id)
 def test_deadline_exhausted_while_retrying_is_timeout(clean, act):
-    """503s with a backoff that outlives the deadline: ``timeout`` (CONTRACT §5 "exhausted
-    deadline"), within the deadline, after fewer attempts than allowed."""
+    """503s with a backoff that outlives the deadline: ``timeout``, within the deadline, after fewer attempts than allowed."""
     ctx = clean
     # Waits of 0.45-0.6 s (jitter): the third retry would end past the 1 s deadline, so it
     # stops after 2 or 3 attempts — before any class's attempt limit.

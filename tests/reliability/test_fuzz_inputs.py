@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every action's input (issue 7, item 1; CONTRACT §3).
+"""Property-based fuzzing of every action's input.
 
 For EVERY registered action, arbitrary JSON (and some non-JSON Python values) as the whole
 payload, as each field, and as one field of an otherwise valid input. Whatever comes in:

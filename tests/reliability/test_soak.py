@@ -1,4 +1,4 @@
-"""Soak (issue 7, item 3): 20,000 calls from 16 threads sharing one Connector, against the
+"""Soak: 20,000 calls from 16 threads sharing one Connector, against the
 emulator, with faults mixed in.
 
 * every call returns a schema-valid, successful output; about 3% of the calls first meet an

@@ -1,4 +1,4 @@
-"""``Authorization`` goes only to the configured hosts (issue 7, item 4; CONTRACT §2): the
+"""``Authorization`` goes only to the configured hosts: the
 origins (scheme, host, port) of the queue, run, api and rest base URLs. Never to the JWKS or
 CDN (even on the same origin), never to a URL taken from an answer, never along a redirect,
 and not even when a plugin rewrites a request's URL.

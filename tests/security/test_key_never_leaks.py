@@ -1,5 +1,4 @@
-"""The API key appears nowhere it could be read back (issue 7, item 4; CONTRACT §5 "never
-contains the API key"), over real sockets: not in any output, log record (every logger at
+"""The API key appears nowhere it could be read back, over real sockets: not in any output, log record (every logger at
 DEBUG, tracebacks included), exception text, event, ``repr``, nor in the CLI's stdout/stderr
 (succeeding and failing runs, with and without debug logging) — even when fal echoes the key
 back in its answers.

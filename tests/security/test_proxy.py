@@ -1,4 +1,4 @@
-"""The standard proxy variables work (issue 7, item 4): ``HTTP_PROXY``/``http_proxy``/
+"""The standard proxy variables work: ``HTTP_PROXY``/``http_proxy``/
 ``ALL_PROXY`` send an http:// base URL's requests through the proxy, ``NO_PROXY`` bypasses it,
 and ``HTTPS_PROXY`` tunnels https with CONNECT — the proxy then sees the host and port only,
 never the ``Authorization`` header.

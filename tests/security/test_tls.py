@@ -1,4 +1,4 @@
-"""TLS verification cannot be turned off by accident (issue 7, item 4).
+"""TLS verification cannot be turned off by accident.
 
 An https emulator with a self-signed certificate: the connector refuses it
 (``connection_error``, nothing sent — even a billable submit is not ``outcome_unknown``)

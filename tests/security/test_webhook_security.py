@@ -1,4 +1,4 @@
-"""Webhook verification (issue 7, item 4): Ed25519 over fal's message, checked by the
+"""Webhook verification: Ed25519 over fal's message, checked by the
 cryptography library (constant-time; the package compares no signature bytes itself), and a
 time window that is enforced. Every malformed delivery is a ``WebhookVerificationError`` /
 ``signature_invalid`` — never another exception.
@@ -42,7 +42,7 @@ BODY = b'{"request_id":"req-1","status":"OK","payload":{"images":[]}}'
 
 def signed(body: bytes = BODY, *, request_id: str = "req-1", user_id: str = "user-1", timestamp: int | None = None,
            key: Ed25519PrivateKey = PRIVATE) -> dict[str, str]:
-    """fal's headers, signed as FAL_API.md §8 describes (built here, not by the package)."""
+    """fal's headers, signed as fal documents it (built here, not by the package)."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     message = "\n".join([request_id, user_id, stamp, hashlib.sha256(body).hexdigest()]).encode()
     return {
