@@ -4,10 +4,14 @@ imports never collide with another conftest.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+# The checkout: a subprocess imports the connector from here, as the test process does.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The fake fal hosts unit tests mock with ``responses`` (nothing listens there).
 BASE_URLS = {
@@ -41,3 +45,17 @@ def record_texts(record: logging.LogRecord) -> list[str]:
         texts.append(record.exc_text)
     texts.extend(repr(v) for k, v in vars(record).items() if k not in ("msg", "args", "exc_info", "exc_text"))
     return texts
+
+
+def subprocess_env(emulator: Any = None, **extra: str) -> dict[str, str]:
+    """An environment for a subprocess (the CLI, an example script): the outer FAL_* variables
+    and proxies removed, the checkout importable, and (optionally) ``emulator.env()`` added."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("FAL_") and k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
+    env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    if emulator is not None:
+        env.update(emulator.env())
+    env.update(extra)
+    return env

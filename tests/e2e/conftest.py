@@ -19,7 +19,6 @@ come from its pytest11 entry point; the conftest definition shadows the identica
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import threading
@@ -28,13 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from suite_helpers import poll
+from suite_helpers import poll, subprocess_env
 
 from connector.emulator import Emulator
 from connector.testing import connector_for
 
 KEY = "e2e-key-id:e2e-key-secret-0123456789"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Quick but not instant: every connector call has a small read timeout and backoff, so the
 # failure paths finish in well under a second per retry.
@@ -146,19 +144,7 @@ def free_port() -> int:
 def cli_env() -> Callable[..., dict[str, str]]:
     """An environment for ``python -m connector`` subprocesses: the outer FAL_* variables and
     proxies removed, the checkout importable, and (optionally) an emulator's FAL_* lines."""
-
-    def make(emulator: Emulator | None = None, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("FAL_") and k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
-        env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env["PYTHONUNBUFFERED"] = "1"
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        if emulator is not None:
-            env.update(emulator.env())
-        env.update(extra)
-        return env
-
-    return make
+    return subprocess_env
 
 
 @pytest.fixture
