@@ -194,7 +194,8 @@ def main(args: argparse.Namespace | None = None) -> int:
         import anyio
         import mcp  # noqa: F401
     except ImportError:
-        sys.stderr.write("fal-connector mcp needs the MCP SDK: pip install 'fal-connector[mcp]'\n")
+        sys.stderr.write("fal-connector mcp needs the MCP SDK, the 'mcp' extra: in the fal-connector checkout, "
+                         "pip install '.[mcp]' (the package is not on PyPI)\n")
         return 1
     from connector import Connector
     from connector.config import ConfigError

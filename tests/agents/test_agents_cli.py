@@ -58,7 +58,8 @@ def test_mcp_without_the_sdk_says_how_to_install_it(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "mcp", None)  # as if the extra were not installed
     assert main(["mcp"]) == 1
     captured = capsys.readouterr()
-    assert captured.out == "" and "pip install 'fal-connector[mcp]'" in captured.err
+    assert captured.out == "" and "pip install '.[mcp]'" in captured.err
+    assert "fal-connector[mcp]" not in captured.err  # not on PyPI: install from the checkout
 
 
 def test_mcp_extra_and_readme_section():
@@ -74,4 +75,8 @@ def test_mcp_extra_and_readme_section():
         assert needle in section, needle
     snippet = section.split("```json", 1)[1].split("```", 1)[0]
     server = json.loads(snippet)["mcpServers"]["fal"]
-    assert server["command"] == "fal-connector" and server["args"] == ["mcp"] and "FAL_KEY" in server["env"]
+    # Clients start the server without the user's PATH: the absolute path of the script, and how to find it.
+    assert server["command"].startswith("/") and server["command"].endswith("/fal-connector"), server["command"]
+    assert server["args"] == ["mcp"] and "FAL_KEY" in server["env"]
+    assert "which fal-connector" in section and "sysconfig" in section
+    assert "pip install '.[mcp]'" in section and "fal-connector[mcp]" not in section  # not on PyPI
