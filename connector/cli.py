@@ -7,7 +7,6 @@ problems included), 2 for a usage error of the command line itself.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -26,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # stdout closed early (e.g. piped into `head`)
+        return 1
+    except ValueError as exc:
+        from connector.config import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            raise
+        sys.stderr.write(f"fal-connector: {exc}\n")  # a bad setting: one line, whatever the command
         return 1
 
 
@@ -71,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print(obj: Any) -> None:
+    from connector.strict_json import dumps
+
     indent = 2 if sys.stdout.isatty() else None
-    sys.stdout.write(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+    sys.stdout.write(dumps(obj, indent=indent) + "\n")
     sys.stdout.flush()
 
 
@@ -113,26 +121,45 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from connector.config import ConfigError
+    from connector.errors import InvalidInputError
 
-    inputs, problem = _read_input(args.input)
-    if problem:
-        _print(_failure("invalid_input", problem))
-        return 1
     try:
         conn = _connector()
     except ConfigError as exc:
-        _print(_failure("invalid_input", str(exc)))
-        return 1
-    output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
+        output = _config_failure(args.action, str(exc))
+    else:
+        try:
+            inputs = _read_input(args.input)
+        except InvalidInputError as exc:
+            output = conn.failed(args.action, exc)  # the action's own fields, as run() would give
+        else:
+            output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
     return 0 if output.get("success") else 1
 
 
-def _read_input(raw: str | None) -> tuple[Any, str | None]:
+def _config_failure(action: str, message: str) -> dict[str, Any]:
+    """The output of ``run`` when the settings are unusable (so there is no Connector): a
+    built-in action's fields at their defaults, so it still fits that action's output schema."""
+    from connector.manifest import load_manifest
+
+    fields: dict[str, Any] = {}
+    for spec in load_manifest():
+        if action == spec.id or action in spec.aliases:
+            props = spec.output_schema.get("properties", {})
+            fields = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
+    return {**fields, **_failure("invalid_input", message)}
+
+
+def _read_input(raw: str | None) -> Any:
+    """The ``--input`` value as data; ``InvalidInputError`` naming the source when it cannot be read."""
+    from connector.errors import InvalidInputError
+    from connector.strict_json import parse_input
+
     if raw is None:
-        return {}, None
+        return {}
     source = "--input"
     try:
         if raw == "-":
@@ -144,11 +171,9 @@ def _read_input(raw: str | None) -> tuple[Any, str | None]:
         else:
             text = raw
     except (OSError, UnicodeDecodeError) as exc:
-        return None, f"invalid input: cannot read {source}: {exc.strerror if isinstance(exc, OSError) else exc}"
-    try:
-        return json.loads(text), None
-    except ValueError as exc:
-        return None, f"invalid input: {source} is not valid JSON: {exc}"
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        raise InvalidInputError("--input", f"cannot read {source}: {reason}") from None
+    return parse_input(text, source)
 
 
 def _progress(event: dict[str, Any]) -> None:
@@ -170,14 +195,7 @@ def _progress(event: dict[str, Any]) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from connector.config import ConfigError
-
-    try:
-        conn = _connector()
-    except ConfigError as exc:
-        _print(_failure("invalid_input", str(exc)))
-        return 1
-    _print(conn.tool_specs(args.format))
+    _print(_connector().tool_specs(args.format))
     return 0
 
 

@@ -174,10 +174,19 @@ class Connector:
         try:
             inputs = prepare_arguments(found, arguments)
         except ActionError as exc:
-            output = self._failure(found, exc, ActionContext(self, found))
+            output = self.failed(found.id, exc)
         else:
             output = self._run(found, inputs, on_event, cancelled)
         return agent_output(found, output, self.config.max_tool_result_bytes)
+
+    def failed(self, action: str, error: ActionError) -> dict[str, Any]:
+        """The output ``run(action, ...)`` gives for ``error`` found before the action ran (e.g.
+        input that could not even be read): the action's own fields at their defaults, so it
+        validates against the action's output schema; ``unknown_action`` for an unknown name."""
+        found = self.action(action)
+        if found is None:
+            return _unknown_action(action, list(self._actions))
+        return self._failure(found, error, ActionContext(self, found))
 
     def _run(self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None) -> dict[str, Any]:
         ctx = ActionContext(self, action, on_event)

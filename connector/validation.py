@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import InvalidInputError
+from connector.strict_json import is_unicode
 
 if TYPE_CHECKING:  # jsonschema is imported only to explain an invalid input
     from jsonschema import Draft202012Validator
@@ -51,6 +52,8 @@ def check_json_value(inputs: Any) -> None:
         for name, _ in fields:
             if not isinstance(name, str):
                 raise InvalidInputError("", f"field names must be strings, got {json_type(name)}")
+            if not is_unicode(name):
+                raise InvalidInputError(field_path([name]), _NOT_UNICODE)
     else:
         fields = [("", inputs)]
     for name, value in fields:
@@ -63,6 +66,8 @@ def _check_field(name: str, value: Any, max_bytes: int | None) -> None:
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, str):
+            if not is_unicode(item):
+                raise InvalidInputError(_where(name, path), _NOT_UNICODE)
             size += len(item) + 2
         elif item is None or isinstance(item, bool):
             size += 5
@@ -82,6 +87,8 @@ def _check_field(name: str, value: Any, max_bytes: int | None) -> None:
                 for key, child in item.items():
                     if not isinstance(key, str):
                         raise InvalidInputError(_where(name, path), f"object keys must be strings, got {json_type(key)}")
+                    if not is_unicode(key):
+                        raise InvalidInputError(_where(name, (*path, key)), "the key " + _NOT_UNICODE)
                     size += len(key) + 3
                     stack.append((child, depth + 1, (*path, key)))
             else:
@@ -92,6 +99,11 @@ def _check_field(name: str, value: Any, max_bytes: int | None) -> None:
             raise InvalidInputError(
                 name, f"is larger than the {max_bytes} byte limit as JSON; upload large files with upload_file and pass their URL"
             )
+
+
+# A lone surrogate: what Python makes of a byte that is not UTF-8 (a \xff in a command line
+# argument), or of a "\ud800" escape in JSON. No request can carry it.
+_NOT_UNICODE = "contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text (was it decoded from bytes that are not UTF-8?)"
 
 
 def _where(name: str, path: tuple[Any, ...]) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from connector.fal.webhook import JwksCache, WebhookVerificationError, jwks_source, verify_delivery
-from connector.http.client import parse_json
+from connector.strict_json import parse_json
 
 DEFAULT_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 _caches: dict[str, JwksCache] = {}

@@ -3,11 +3,13 @@ imports never collide with another conftest.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # The checkout: a subprocess imports the connector from here, as the test process does.
@@ -22,6 +24,46 @@ BASE_URLS = {
     "rest_url": "https://rest.test",
     "cdn_url": "https://cdn.test",
 }
+
+RID = "80e732af-660e-45cd-bd63-580e4f2a94cc"
+# One valid input per built-in action (the fuzz and hostile-value tests start from these).
+VALID_INPUTS: dict[str, dict[str, Any]] = {
+    "add_request_to_queue": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}},
+    "get_request_status": {"app_id": "fal-ai/flux/dev", "request_id": RID},
+    "stream_request_status": {"app_id": "fal-ai/flux/dev", "request_id": RID, "timeout": 2},
+    "get_request_response": {"app_id": "fal-ai/flux/dev", "request_id": RID},
+    "cancel_request": {"app_id": "fal-ai/flux/dev", "request_id": RID},
+    "get_models": {"q": "flux"},
+    "get_pricing": {"endpoint_id": "fal-ai/flux/dev"},
+    "estimate_pricing": {"estimate_type": "historical_api_price", "endpoints": {"fal-ai/flux/dev": {"call_quantity": 1}}},
+    "get_jwks": {},
+    "verify_webhook": {"headers": {"X-Fal-Webhook-Request-Id": RID}, "body": "{}", "jwks": {"keys": []}},
+    "subscribe": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
+    "run_model": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
+    "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
+}
+
+
+def cli_env() -> dict[str, str]:
+    """An environment for a ``python -m connector`` subprocess: this package, no FAL_* of the
+    outer process, every fal URL on a port nothing listens on, no retries."""
+    import connector
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_")}
+    # The subprocess runs the very package these tests imported, installed or not: its parent
+    # directory goes first on PYTHONPATH (the cwd is a temporary directory, not the checkout).
+    spec = importlib.util.find_spec("connector")
+    assert spec is not None and spec.origin
+    package_parent = str(Path(spec.origin).resolve().parent.parent)
+    assert Path(package_parent, "connector").resolve() == Path(connector.__file__).resolve().parent
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    # Point everything at a port nothing listens on, so no test can reach the real fal.ai.
+    for var in ("FAL_QUEUE_URL", "FAL_RUN_URL", "FAL_API_URL", "FAL_REST_URL", "FAL_CDN_URL"):
+        env[var] = "http://127.0.0.1:9"
+    env["FAL_JWKS_URL"] = "http://127.0.0.1:9/.well-known/jwks.json"
+    env["FAL_CONNECTOR_MAX_RETRIES"] = "0"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
 
 
 def poll(fn: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-import connector
+from suite_helpers import cli_env
 
 NINE = [
     "add_request_to_queue", "get_request_status", "stream_request_status", "get_request_response",
     "cancel_request", "get_models", "get_pricing", "estimate_pricing", "get_jwks",
 ]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_")}
-    # The subprocess runs the very package these tests imported, installed or not: its parent
-    # directory goes first on PYTHONPATH (the cwd is a temporary directory, not the checkout).
-    spec = importlib.util.find_spec("connector")
-    assert spec is not None and spec.origin
-    package_parent = str(Path(spec.origin).resolve().parent.parent)
-    assert Path(package_parent, "connector").resolve() == Path(connector.__file__).resolve().parent
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    # Point everything at a port nothing listens on, so no test can reach the real fal.ai.
-    for var in ("FAL_QUEUE_URL", "FAL_RUN_URL", "FAL_API_URL", "FAL_REST_URL", "FAL_CDN_URL"):
-        env[var] = "http://127.0.0.1:9"
-    env["FAL_JWKS_URL"] = "http://127.0.0.1:9/.well-known/jwks.json"
-    env["FAL_CONNECTOR_MAX_RETRIES"] = "0"
-    env["PYTHONIOENCODING"] = "utf-8"
-    return env
 
 
 @pytest.fixture
@@ -44,7 +22,7 @@ def cli(tmp_path):
         return subprocess.run(
             [sys.executable, "-m", "connector", *args],
             cwd=tmp_path,
-            env={**_env(), **(env or {})},
+            env={**cli_env(), **(env or {})},
             input=stdin,
             capture_output=True,
             text=True,

@@ -14,10 +14,9 @@ Everything else is left to the action's own input validation, which names the fi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from connector.errors import InvalidInputError
+from connector.strict_json import parse_input, parse_json
 
 
 def find_action(connector: Any, name: Any) -> Any:
@@ -34,14 +33,11 @@ def find_action(connector: Any, name: Any) -> Any:
 
 
 def prepare_arguments(action: Any, arguments: Any) -> Any:
-    """The action input for a tool call's ``arguments``; raises ``InvalidInputError`` for unparsable JSON."""
+    """The action input for a tool call's ``arguments``; raises ``InvalidInputError`` for unparsable (or too deeply nested) JSON."""
     if arguments is None:
         return {}
     if isinstance(arguments, (str, bytes)):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError as exc:
-            raise InvalidInputError("arguments", f"not valid JSON: {exc}") from None
+        arguments = parse_input(arguments, "arguments") if arguments.strip() else {}
     schema = action.spec.input_schema
     return _clean(arguments, schema, schema.get("$defs") or {})
 
@@ -98,7 +94,7 @@ def _clean(value: Any, schema: Any, defs: dict[str, Any]) -> Any:
     types = _types(schema)
     if isinstance(value, str) and types is not None and "string" not in types and types & {"object", "array"}:
         try:
-            decoded = json.loads(value)
+            decoded = parse_json(value)
         except ValueError:
             return value  # validation reports "expected object, got string", naming the field
         if isinstance(decoded, (dict, list)):

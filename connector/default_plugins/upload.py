@@ -18,6 +18,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from connector.errors import ActionError, InvalidInputError
 from connector.hookspecs import hookimpl
@@ -115,11 +116,24 @@ def _expiry(value: Any) -> float:
 def _upload_cdn(ctx: Any, source: _Source) -> str:
     token = _cdn_token(ctx)
     base = str(token.get("base_url") or ctx.config.cdn_url).rstrip("/")
-    headers = {"Authorization": f"{token.get('token_type', 'Bearer')} {token['token']}", "Content-Type": source.content_type, "X-Fal-File-Name": source.name}
+    headers = {
+        "Authorization": f"{token.get('token_type', 'Bearer')} {token['token']}",
+        "Content-Type": source.content_type,
+        "X-Fal-File-Name": header_file_name(source.name),
+    }
     if source.size <= ctx.config.upload_multipart_threshold:
         response = ctx.request("POST", base + "/files/upload", data=source.read_all(), headers=headers, auth=False)
         return _access_url(ctx, response, "CDN upload")
     return _upload_multipart(ctx, source, base, headers)
+
+
+def header_file_name(name: str) -> str:
+    """``name`` as an HTTP header value: as is when it is printable ASCII, else percent-encoded
+    UTF-8 (``фото.png`` -> ``%D1%84%D0%BE%D1%82%D0%BE.png``), as browsers and fal's JS client
+    send names. A header holds Latin-1 at most, and no control characters at all."""
+    if name.isascii() and name.isprintable():
+        return name
+    return quote(name, safe=" !#$&'()+,;=@[]^`{}~")
 
 
 def _upload_multipart(ctx: Any, source: _Source, base: str, headers: dict[str, str]) -> str:

@@ -9,16 +9,21 @@ import base64
 import binascii
 from typing import Any
 
-from connector.errors import InvalidInputError
+from connector.errors import ActionError, InvalidInputError
 from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions
 from connector.models import Action
+from connector.validation import json_type
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
     response = ctx.request("GET", ctx.config.jwks_url, auth=False)
     body: dict[str, Any] = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
+    if not isinstance(body["keys"], list):
+        # A null or numeric "keys" is no key set: refused here, so verify_webhook reports it too.
+        raise ActionError("invalid_response", f"jwks: fal's answer has 'keys' of type {json_type(body['keys'])}, expected a list of keys",
+                          retryable=True)
     return body
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
-from connector.http.client import parse_json
+from connector.strict_json import parse_json
 
 if TYPE_CHECKING:  # cryptography is imported when a signature is checked, not by every run
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -56,7 +56,8 @@ def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     keys = []
-    for entry in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+    entries = jwks.get("keys") if isinstance(jwks, dict) else None
+    for entry in entries if isinstance(entries, list) else []:  # a null or numeric "keys" holds none
         if not isinstance(entry, dict) or entry.get("kty", "OKP") != "OKP" or entry.get("crv", "Ed25519") != "Ed25519":
             continue
         x = entry.get("x")

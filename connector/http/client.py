@@ -33,6 +33,7 @@ from requests.utils import get_environ_proxies
 from connector.config import Config, origin_of
 from connector.errors import ActionError, HTTPStatusError, TransportError
 from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, parse_retry_after
+from connector.strict_json import parse_json
 
 log = logging.getLogger("connector.http")
 POOL_SIZE = 64  # connections kept per host: more than any sane number of threads sharing a Connector
@@ -378,26 +379,6 @@ def error_detail(response: requests.Response) -> Any:
     if isinstance(body, dict) and "detail" in body:
         return body["detail"]
     return body
-
-
-MAX_JSON_DEPTH = 128  # deeper answers are refused: nothing downstream may hit Python's recursion limit
-
-
-def parse_json(content: bytes | str) -> Any:
-    """``json.loads``, but a body nested deeper than ``MAX_JSON_DEPTH`` is a ``ValueError`` too
-    (no real fal answer comes close; a hostile or broken one must not crash the caller)."""
-    try:
-        value = json.loads(content)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return value
 
 
 def json_body(response: requests.Response, what: str) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from connector.errors import ActionError
-from connector.http.client import parse_json
+from connector.strict_json import parse_json
 
 KEEPALIVE = object()
 

@@ -50,8 +50,9 @@ def test_export_unknown_format_is_a_usage_error(capsys):
 def test_bad_guardrail_configuration_is_reported(capsys, monkeypatch):
     monkeypatch.setenv("FAL_CONNECTOR_MAX_COST_USD", "cheap")
     assert main(["export"]) == 1
-    out = json.loads(capsys.readouterr().out)
-    assert out["failure"]["type"] == "invalid_input" and "FAL_CONNECTOR_MAX_COST_USD" in out["error"]
+    captured = capsys.readouterr()
+    assert captured.out == ""  # a bad setting is a diagnostic (one line on stderr), not tool definitions
+    assert captured.err.count("\n") == 1 and "FAL_CONNECTOR_MAX_COST_USD" in captured.err
 
 
 def test_mcp_without_the_sdk_says_how_to_install_it(capsys, monkeypatch):

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import os
 import threading
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -63,6 +64,23 @@ def test_small_file_by_path_is_one_post(keyed_emu, upload_conn, check_output, tm
     served = _served(out["url"])
     assert _sha(served.content) == _sha(data) and served.headers["Content-Type"] == "image/png"
     _assert_key_only_where_allowed(keyed_emu)
+
+
+@pytest.mark.parametrize("name", ["фото.png", "图片.png", "naïve café.png"])
+def test_file_names_outside_latin1_upload(keyed_emu, upload_conn, check_output, tmp_path, name):
+    """A real file name in any script uploads: the name travels percent-encoded (UTF-8) in
+    X-Fal-File-Name, since a header cannot carry it as is."""
+    data = os.urandom(500)
+    path = tmp_path / name
+    path.write_bytes(data)
+    for inputs in ({"path": str(path)}, {"data_base64": base64.b64encode(data).decode(), "file_name": name}):
+        out = upload_conn.run("upload_file", inputs)
+        check_output(upload_conn, "upload_file", out)
+        assert out["success"], out
+        assert out["content_type"] == "image/png"
+        assert _sha(_served(out["url"]).content) == _sha(data)
+        sent = _calls(keyed_emu)[-1][2]["X-Fal-File-Name"]
+        assert sent.isascii() and unquote(sent) == name, sent
 
 
 def test_base64_upload_and_the_token_is_reused(keyed_emu, upload_conn, check_output):

@@ -24,7 +24,7 @@ import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from suite_helpers import BASE_URLS
+from suite_helpers import BASE_URLS, VALID_INPUTS
 
 from connector import Connector
 from connector.validation import MAX_DEPTH, MAX_FIELD_BYTES, field_path
@@ -49,21 +49,7 @@ def make_connector() -> Connector:
 ACTION_IDS = [a["id"] for a in make_connector().actions()]
 
 # One valid input per built-in action; actions added by plugins start from {}.
-VALID: dict[str, dict[str, Any]] = {
-    "add_request_to_queue": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}},
-    "get_request_status": {"app_id": "fal-ai/flux/dev", "request_id": RID},
-    "stream_request_status": {"app_id": "fal-ai/flux/dev", "request_id": RID, "timeout": 2},
-    "get_request_response": {"app_id": "fal-ai/flux/dev", "request_id": RID},
-    "cancel_request": {"app_id": "fal-ai/flux/dev", "request_id": RID},
-    "get_models": {"q": "flux"},
-    "get_pricing": {"endpoint_id": "fal-ai/flux/dev"},
-    "estimate_pricing": {"estimate_type": "historical_api_price", "endpoints": {"fal-ai/flux/dev": {"call_quantity": 1}}},
-    "get_jwks": {},
-    "verify_webhook": {"headers": {"X-Fal-Webhook-Request-Id": RID}, "body": "{}", "jwks": {"keys": []}},
-    "subscribe": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
-    "run_model": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
-    "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
-}
+VALID = VALID_INPUTS
 
 # -- strategies ------------------------------------------------------------------------------
 
