@@ -47,12 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("emulator", help="run the local fal.ai emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
-    p.add_argument("--key", default=None, help="require this API key (default: accept any)")
-    p.set_defaults(func=cmd_emulator)
+    from connector.emulator import cli as emulator_cli  # stdlib-only imports: --help stays fast
+
+    p = sub.add_parser("emulator", help="run the local fal.ai emulator; prints export lines (FAL_KEY included)",
+                       epilog=emulator_cli.EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    emulator_cli.add_arguments(p)
+    p.set_defaults(func=emulator_cli.run_from_args)
 
     p = sub.add_parser("export", help="print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
@@ -185,12 +185,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from connector.agents.mcp_server import main as mcp_main
 
     return mcp_main(args)
-
-
-def cmd_emulator(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import main as emulator_main
-
-    return emulator_main(host=args.host, port=args.port, tls=args.tls, api_key=args.key)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
