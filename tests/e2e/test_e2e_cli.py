@@ -158,3 +158,24 @@ def test_emulator_old_api_key_flag_still_pins_the_key(cli_env, python):
     finally:
         err = _stop(proc)
     assert "accepting only the printed FAL_KEY" in err
+
+
+def test_verbose_logs_the_steps_then_http_and_never_the_key(keyed_emu, cli_env, python):
+    env = cli_env(keyed_emu)  # FAL_KEY is the emulator's pinned key
+    secret = keyed_emu.api_key.partition(":")[2]
+    job = ["run", "subscribe", "--input", json.dumps({"app_id": "fal-ai/echo", "data": {"x": 1}})]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([*python, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert secret not in proc.stdout + proc.stderr
+        return proc
+
+    assert "connector." not in run(*job).stderr  # quiet by default
+    info = run("-v", *job).stderr
+    assert "INFO connector.events: subscribe submitted request_id=" in info
+    assert "subscribe succeeded" in info and "DEBUG" not in info
+    after_the_command = run(*job[:2], "-v", *job[2:]).stderr
+    assert "subscribe submitted" in after_the_command
+    debug = run("-vv", *job).stderr
+    assert "DEBUG connector.http: POST http://127.0.0.1:" in debug
