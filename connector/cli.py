@@ -7,6 +7,7 @@ problems included), 2 for a usage error of the command line itself.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Any
 
@@ -20,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_usage(sys.stderr)
         return 2
+    from connector import cli_logging
+
+    cli_logging.configure(args.verbose)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -36,41 +40,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fal-connector", description="fal.ai as declared, JSON-Schema-typed actions.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from connector import cli_help
+    from connector.emulator import cli as emulator_cli  # stdlib-only imports: --help stays fast
 
-    p = sub.add_parser("actions", help="list the actions")
+    parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,
+                                     epilog=cli_help.EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {cli_help.version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=cli_help.VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    command = functools.partial(cli_help.command, sub)
+
+    p = command("actions", "list the actions")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_actions)
 
-    p = sub.add_parser("describe", help="print one action's spec and self-contained schemas as JSON")
+    p = command("describe", "print one action's spec and self-contained schemas as JSON")
     p.add_argument("action")
     p.set_defaults(func=cmd_describe)
 
-    p = sub.add_parser("run", help="run an action and print its output as JSON")
+    p = command("run", "run an action and print its output as JSON")
     p.add_argument("action")
     p.add_argument("--input", default=None, metavar="JSON", help="inline JSON, @path/to/file.json, or - for stdin (default {})")
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("emulator", help="run the local fal.ai emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated self-signed certificate")
-    p.add_argument("--key", default=None, help="require this API key (default: accept any)")
-    p.set_defaults(func=cmd_emulator)
+    p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", emulator_cli.EXAMPLE)
+    emulator_cli.add_arguments(p)
+    p.set_defaults(func=emulator_cli.run_from_args)
 
-    p = sub.add_parser("export", help="print tool definitions of every action for an agent platform (JSON)")
+    p = command("export", "print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
                    help="openai (strict function tools), anthropic, mcp, or jsonschema (default openai)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("mcp", help="serve the actions as an MCP server over stdio (needs the 'mcp' extra)")
+    p = command("mcp", "serve the actions as an MCP server over stdio (needs the 'mcp' extra)")
     p.add_argument("--text", choices=("summary", "json"), default="summary",
                    help="text content of results: a short summary (default) or the whole output as JSON")
     p.set_defaults(func=cmd_mcp)
 
-    p = sub.add_parser("demo", help="run a whole job end to end (on the embedded emulator without FAL_KEY)")
+    p = command("demo", "run a whole job end to end (on the embedded emulator without FAL_KEY)")
     p.add_argument("--real", action="store_true", help="with FAL_KEY set: really call fal.ai (this bills your account)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -203,12 +211,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from connector.agents.mcp_server import main as mcp_main
 
     return mcp_main(args)
-
-
-def cmd_emulator(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import main as emulator_main
-
-    return emulator_main(host=args.host, port=args.port, tls=args.tls, api_key=args.key)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -243,3 +244,36 @@ def test_usage_errors_exit_2_with_nothing_on_stdout(cli, args):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr  # usage goes to stderr
+
+
+# -- --version, -v, --help examples -----------------------------------------------------------
+
+
+def test_version_comes_from_the_package_metadata(cli):
+    from importlib import metadata
+
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"fal-connector {metadata.version('fal-connector')}\n"
+
+
+def test_top_level_help_documents_version_and_verbose(cli):
+    out = cli("--help").stdout
+    assert "--version" in out and "-v, --verbose" in out and "-vv" in out
+
+
+def _commands() -> list[str]:
+    from connector.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_help_ends_with_an_example(cli, command):
+    result = cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    example = result.stdout.split("\nexample:\n", 1)
+    assert len(example) == 2, result.stdout
+    assert f" {command}" in example[1].splitlines()[0]  # the example runs this very command
+    assert "-v, --verbose" in result.stdout  # -v also works after the command name

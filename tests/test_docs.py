@@ -82,7 +82,8 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def options(parser: argparse.ArgumentParser) -> set[str]:
-    return {flag for action in parser._actions for flag in action.option_strings}
+    """The flags ``--help`` shows (hidden, deprecated spellings are left out)."""
+    return {flag for action in parser._actions if action.help != argparse.SUPPRESS for flag in action.option_strings}
 
 
 def action_names() -> tuple[set[str], set[str]]:

@@ -27,5 +27,8 @@ def retry_policy(action: Any, retry_class: str, context: Any) -> RetryPolicy:
 
 @hookimpl(trylast=True)
 def action_event(event: dict[str, Any], context: Any) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s %s", event["action"], {k: v for k, v in event.items() if k != "action"})
+    # Status updates can come many times a second: DEBUG. The rest mark the steps of a run: INFO.
+    level = logging.DEBUG if event["type"] == "status" else logging.INFO
+    if log.isEnabledFor(level):
+        fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("action", "type"))
+        log.log(level, "%s %s %s", event["action"], event["type"], fields)

@@ -1,4 +1,4 @@
-"""``python -m connector.emulator [--host H] [--port P] [--tls] [--api-key K]``."""
+"""``python -m connector.emulator [--host H] [--port P] [--tls] [--key K]``."""
 
 import sys
 

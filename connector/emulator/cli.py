@@ -1,7 +1,8 @@
-"""``fal-connector emulator``: serve the emulator in the foreground.
+"""``fal-connector emulator`` and ``python -m connector.emulator``: serve the emulator in the
+foreground.
 
-stdout gets only ``export FAL_...=...`` lines (so ``eval "$(fal-connector emulator ...)"``-style
-use and scripts can parse it); the human line goes to stderr.
+stdout gets only ``export FAL_...=...`` lines, ``FAL_KEY`` included (so ``eval``-style use and
+scripts can parse it and the connector works with them as they are); the human line goes to stderr.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import signal
 import sys
 import threading
 
-from .emulator import Emulator
-
 
 def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: str | None = None) -> int:
+    from .emulator import Emulator  # here, so that reading the options above stays cheap
+
     try:
         emu = Emulator(host=host, port=port, api_key=api_key, tls=tls).start()
     except OSError as e:  # port in use, bad host: one line, not a traceback
@@ -36,7 +37,9 @@ def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: 
             print(f"export {name}={shlex.quote(value)}")
         sys.stdout.flush()
         cert = f" (certificate: {emu.cert_file})" if emu.cert_file else ""
-        print(f"fal emulator serving on {emu.url}{cert}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        keys = "only the printed FAL_KEY" if api_key else "any key"
+        print(f"fal emulator serving on {emu.url}{cert}, accepting {keys}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
         while not done.wait(0.5):  # short waits keep Ctrl-C responsive
             pass
     except KeyboardInterrupt:
@@ -48,18 +51,31 @@ def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: 
     return 0
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m connector.emulator", description="Run the local fal.ai emulator.")
+EXAMPLE = """example:
+  %(prog)s --port 8080 > emulator.env &
+  sleep 1; . ./emulator.env    # FAL_KEY and the FAL_*_URL variables
+  fal-connector run get_models --input '{"q": "flux"}'"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of both entry points, so they cannot drift apart."""
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway self-signed certificate")
-    p.add_argument("--api-key", default=None, help="require 'Authorization: Key <this>'")
-    return p.parse_args(argv)
+    p.add_argument("--key", default=None, metavar="KEY",
+                   help="accept only 'Authorization: Key KEY' (default: accept any key; a placeholder FAL_KEY is printed)")
+    p.add_argument("--api-key", dest="key", help=argparse.SUPPRESS)  # the old name, kept working
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    return main(args.host, args.port, args.tls, args.key)
 
 
 def run(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
-    return main(args.host, args.port, args.tls, args.api_key)
+    p = argparse.ArgumentParser(prog="python -m connector.emulator", description="Run the local fal.ai emulator.",
+                                epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return run_from_args(p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ from .tls import server_context, write_self_signed
 from .webhooks import KeyRing, WebhookDispatcher, webhook_body
 
 DEFAULT_USER_ID = "emulator-user"
+# What env() exports as FAL_KEY when the emulator accepts any key: the connector refuses to send
+# a request without one, so the printed setup lines must carry a key that works.
+ANY_KEY = "emulator-key-id:any-key-works"
 
 
 class Emulator:
@@ -114,13 +117,12 @@ class Emulator:
         return self._url
 
     def env(self) -> dict[str, str]:
-        """The environment that points the connector at this emulator."""
+        """The environment that points the connector at this emulator, with a ``FAL_KEY`` it
+        accepts: the pinned key, or a placeholder when any key is accepted."""
         url = self.url
-        env = {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
-               "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn"}
-        if self.api_key is not None:
-            env["FAL_KEY"] = self.api_key
-        return env
+        return {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
+                "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn",
+                "FAL_KEY": self.api_key if self.api_key is not None else ANY_KEY}
 
     # --- webhooks and keys -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ serving a connector from another process."""
 
 from __future__ import annotations
 
+import json
 import queue
 import shlex
 import subprocess
@@ -111,3 +112,70 @@ def test_emulator_command_serves_another_process(cli_env, python, free_port):
         proc.stderr.close() if proc.stderr else None
     assert code == 0, stderr  # SIGTERM is a clean stop
     assert f"serving on http://127.0.0.1:{free_port}" in stderr
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    """SIGTERM, wait, and the stderr it wrote."""
+    proc.terminate()
+    try:
+        assert proc.wait(10) == 0  # SIGTERM is a clean stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    err = proc.stderr.read() if proc.stderr else ""
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+    return err
+
+
+@pytest.mark.parametrize("entry", [["emulator"], ["emulator.__main__"]], ids=["fal-connector", "python-m"])
+def test_emulator_without_a_key_prints_setup_lines_a_shell_can_use_as_they_are(cli_env, python, tmp_path, entry):
+    command = [*python, *entry] if entry == ["emulator"] else [python[0], "-m", "connector.emulator"]
+    proc = subprocess.Popen([*command, "--port", "0"], env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        exported = _export_lines(proc, 7)
+        assert exported["FAL_KEY"]  # a key is printed although the emulator accepts any
+        lines = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in exported.items())
+        (tmp_path / "emulator.env").write_text(lines)
+        # What a user does with them: source them in a shell, then run an action.
+        shell = f". ./emulator.env && {shlex.join(python)} run add_request_to_queue --input '{{\"app_id\": \"fal-ai/echo\", \"data\": {{}}}}'"
+        run = subprocess.run(["sh", "-c", shell], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert json.loads(run.stdout)["success"] is True
+    finally:
+        err = _stop(proc)
+    assert "accepting any key" in err
+
+
+def test_emulator_old_api_key_flag_still_pins_the_key(cli_env, python):
+    proc = subprocess.Popen([python[0], "-m", "connector.emulator", "--port", "0", "--api-key", "old:flag"],
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _export_lines(proc, 7)["FAL_KEY"] == "old:flag"
+    finally:
+        err = _stop(proc)
+    assert "accepting only the printed FAL_KEY" in err
+
+
+def test_verbose_logs_the_steps_then_http_and_never_the_key(keyed_emu, cli_env, python):
+    env = cli_env(keyed_emu)  # FAL_KEY is the emulator's pinned key
+    secret = keyed_emu.api_key.partition(":")[2]
+    job = ["run", "subscribe", "--input", json.dumps({"app_id": "fal-ai/echo", "data": {"x": 1}})]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([*python, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert secret not in proc.stdout + proc.stderr
+        return proc
+
+    assert "connector." not in run(*job).stderr  # quiet by default
+    info = run("-v", *job).stderr
+    assert "INFO connector.events: subscribe submitted request_id=" in info
+    assert "subscribe succeeded" in info and "DEBUG" not in info
+    after_the_command = run(*job[:2], "-v", *job[2:]).stderr
+    assert "subscribe submitted" in after_the_command
+    debug = run("-vv", *job).stderr
+    assert "DEBUG connector.http: POST http://127.0.0.1:" in debug

@@ -16,6 +16,7 @@ import requests
 from emu_helpers import poll
 
 from connector.emulator import Emulator
+from connector.emulator.emulator import ANY_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def test_env_points_everything_at_one_base_url():
         assert url.startswith("http://127.0.0.1:") and emu.port > 0
         assert emu.env() == {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
                              "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url,
-                             "FAL_CDN_URL": url + "/cdn"}
+                             "FAL_CDN_URL": url + "/cdn", "FAL_KEY": ANY_KEY}
         assert emu.cert_file is None
         env = emu.env()
         assert requests.get(env["FAL_JWKS_URL"]).status_code == 200
