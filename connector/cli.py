@@ -131,7 +131,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print(_failure("invalid_input", str(exc)))
         return 1
-    output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
+    if args.follow:
+        from connector.cli_progress import Follower, follow_inputs
+
+        with Follower(sys.stderr, args.action) as follower:
+            output = conn.run(args.action, follow_inputs(conn.action(args.action), inputs), on_event=follower)
+    else:
+        output = conn.run(args.action, inputs)
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
@@ -157,24 +163,6 @@ def _read_input(raw: str | None) -> tuple[Any, str | None]:
         return json.loads(text), None
     except ValueError as exc:
         return None, f"invalid input: {source} is not valid JSON: {exc}"
-
-
-def _progress(event: dict[str, Any]) -> None:
-    """One stderr line per progress event, for --follow."""
-    kind = event["type"]
-    if kind == "status":
-        status = event["status"]
-        line = status["status"]
-        if status.get("queue_position") is not None:
-            line += f" (queue position {status['queue_position']})"
-        sys.stderr.write(f"[{event['action']}] {line}\n")
-        for entry in status.get("logs") or []:
-            sys.stderr.write(f"    log: {entry.get('message')}\n")
-    elif kind == "retrying":
-        sys.stderr.write(f"[{event['action']}] retrying in {event['wait']}s: {event['reason']}\n")
-    elif kind in ("submitted", "cancelling"):
-        sys.stderr.write(f"[{event['action']}] {kind} {event.get('request_id', '')}\n")
-    sys.stderr.flush()
 
 
 def cmd_export(args: argparse.Namespace) -> int:
