@@ -48,8 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_actions)
 
-    p = command("describe", "print one action's spec and self-contained schemas as JSON")
+    p = command("describe", "show one action: its input fields on a terminal, its spec and schemas as JSON in a pipe")
     p.add_argument("action")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--fields", action="store_true",
+                      help="only the input fields, one line each: name (nested ones dotted), type, required, default, description")
+    view.add_argument("--json", action="store_true", help="the spec and self-contained schemas as JSON (the default in a pipe)")
     p.set_defaults(func=cmd_describe)
 
     p = command("run", "run an action and print its output as JSON")
@@ -115,7 +119,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if spec is None:
         _print(_failure("unknown_action", f"unknown action {args.action!r}; see `fal-connector actions`"))
         return 1
-    _print(spec)
+    if args.fields or (not args.json and sys.stdout.isatty()):
+        from connector.cli_describe import render_fields, render_text
+
+        sys.stdout.write(render_fields(spec["input_schema"]) if args.fields else render_text(spec))
+    else:
+        _print(spec)
     return 0
 
 
