@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from connector import cli_help
-    from connector.emulator import cli as emulator_cli  # stdlib-only imports: --help stays fast
+    from connector import cli_emulator, cli_help
 
     parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,
                                      epilog=cli_help.EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
     p.set_defaults(func=cmd_run)
 
-    p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", emulator_cli.EXAMPLE)
-    emulator_cli.add_arguments(p)
-    p.set_defaults(func=emulator_cli.run_from_args)
+    p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", cli_emulator.EXAMPLE)
+    cli_emulator.add_arguments(p)
+    p.set_defaults(func=cli_emulator.run_from_args)
 
     p = command("export", "print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
