@@ -40,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from connector import cli_help
-    from connector.emulator import cli as emulator_cli  # stdlib-only imports: --help stays fast
+    from connector import cli_emulator, cli_help
 
     parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,
                                      epilog=cli_help.EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,8 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=cmd_actions)
 
-    p = command("describe", "print one action's spec and self-contained schemas as JSON")
+    p = command("describe", "show one action: its input fields on a terminal, its spec and schemas as JSON in a pipe")
     p.add_argument("action")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--fields", action="store_true",
+                      help="only the input fields, one line each: name (nested ones dotted), type, required, default, description")
+    view.add_argument("--json", action="store_true", help="the spec and self-contained schemas as JSON (the default in a pipe)")
     p.set_defaults(func=cmd_describe)
 
     p = command("run", "run an action and print its output as JSON")
@@ -64,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
     p.set_defaults(func=cmd_run)
 
-    p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", emulator_cli.EXAMPLE)
-    emulator_cli.add_arguments(p)
-    p.set_defaults(func=emulator_cli.run_from_args)
+    p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", cli_emulator.EXAMPLE)
+    cli_emulator.add_arguments(p)
+    p.set_defaults(func=cli_emulator.run_from_args)
 
     p = command("export", "print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
@@ -123,7 +126,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
     if spec is None:
         _print(_failure("unknown_action", f"unknown action {args.action!r}; see `fal-connector actions`"))
         return 1
-    _print(spec)
+    if args.fields or (not args.json and sys.stdout.isatty()):
+        from connector.cli_describe import render_fields, render_text
+
+        sys.stdout.write(render_fields(spec["input_schema"]) if args.fields else render_text(spec))
+    else:
+        _print(spec)
     return 0
 
 
@@ -141,11 +149,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         except InvalidInputError as exc:
             output = conn.failed(args.action, exc)  # the action's own fields, as run() would give
         else:
-            output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
+            output = _run(conn, args, inputs)
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
     return 0 if output.get("success") else 1
+
+
+def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> dict[str, Any]:
+    if not args.follow:
+        return dict(conn.run(args.action, inputs))
+    from connector.cli_progress import Follower, follow_inputs
+
+    with Follower(sys.stderr, args.action) as follower:
+        return dict(conn.run(args.action, follow_inputs(conn.action(args.action), inputs), on_event=follower))
 
 
 def _config_failure(action: str, message: str) -> dict[str, Any]:
@@ -182,24 +199,6 @@ def _read_input(raw: str | None) -> Any:
         reason = exc.strerror if isinstance(exc, OSError) else exc
         raise InvalidInputError("--input", f"cannot read {source}: {reason}") from None
     return parse_input(text, source)
-
-
-def _progress(event: dict[str, Any]) -> None:
-    """One stderr line per progress event, for --follow."""
-    kind = event["type"]
-    if kind == "status":
-        status = event["status"]
-        line = status["status"]
-        if status.get("queue_position") is not None:
-            line += f" (queue position {status['queue_position']})"
-        sys.stderr.write(f"[{event['action']}] {line}\n")
-        for entry in status.get("logs") or []:
-            sys.stderr.write(f"    log: {entry.get('message')}\n")
-    elif kind == "retrying":
-        sys.stderr.write(f"[{event['action']}] retrying in {event['wait']}s: {event['reason']}\n")
-    elif kind in ("submitted", "cancelling"):
-        sys.stderr.write(f"[{event['action']}] {kind} {event.get('request_id', '')}\n")
-    sys.stderr.flush()
 
 
 def cmd_export(args: argparse.Namespace) -> int:

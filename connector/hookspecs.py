@@ -40,4 +40,5 @@ def retry_policy(action: Any, retry_class: str, context: Any) -> Any:
 
 @hookspec
 def action_event(event: dict[str, Any], context: Any) -> None:
-    """Observe an event (started, request, retrying, status, succeeded, failed); a failing observer never breaks the action."""
+    """Observe an event (started, submitted, status, retrying, cancelling, upload_fallback, succeeded,
+    failed); a failing observer never breaks the action."""

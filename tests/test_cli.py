@@ -277,3 +277,61 @@ def test_every_command_help_ends_with_an_example(cli, command):
     assert len(example) == 2, result.stdout
     assert f" {command}" in example[1].splitlines()[0]  # the example runs this very command
     assert "-v, --verbose" in result.stdout  # -v also works after the command name
+
+
+# -- describe as text --------------------------------------------------------------------------
+
+
+def _columns(stdout: str) -> dict[str, list[str]]:
+    """field name -> the rest of its line split on runs of two spaces."""
+    rows = {}
+    for line in stdout.splitlines():
+        name, *rest = [part for part in line.split("  ") if part]
+        rows[name.strip()] = [part.strip() for part in rest]
+    return rows
+
+
+def test_describe_fields_one_line_per_input_field(cli):
+    result = cli("describe", "subscribe", "--fields")
+    assert result.returncode == 0, result.stderr
+    rows = _columns(result.stdout)
+    assert list(rows) == ["app_id", "data", "webhook_url", "priority", "hint", "start_timeout", "max_queue_length", "logs", "timeout"]
+    assert rows["app_id"][:2] == ["string", "required"] and rows["app_id"][2].startswith("fal endpoint id")
+    assert rows["priority"][:2] == ['"normal"|"low"', "optional"]
+    assert rows["logs"][:3] == ["boolean", "optional", "default false"]
+    assert rows["timeout"][:3] == ["number", "optional", "default 600"]
+    assert len(result.stdout) < 3000  # not the 9 KB of schema
+
+
+def test_describe_fields_names_nested_fields_dotted(cli):
+    rows = _columns(cli("describe", "verify_webhook", "--fields").stdout)
+    assert rows["jwks"][:2] == ["object", "optional"] and rows["jwks.keys"][:2] == ["array of object", "required"]
+    rows = _columns(cli("describe", "estimate_pricing", "--fields").stdout)
+    assert rows["endpoints.*.call_quantity"][:2] == ["integer", "optional"]
+    assert _columns(cli("describe", "get_models", "--fields").stdout)["expand"][0] == 'array of ("openapi-3.0"|"enterprise_status")'
+
+
+def test_describe_is_text_on_a_terminal_and_json_with_json(monkeypatch):
+    import io
+
+    from connector.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for argv, is_json in ((["describe", "subscribe"], False), (["describe", "subscribe", "--json"], True)):
+        out = Terminal()
+        monkeypatch.setattr(sys, "stdout", out)
+        assert main(argv) == 0
+        if is_json:
+            assert json.loads(out.getvalue())["id"] == "subscribe"
+        else:
+            text = out.getvalue()
+            assert text.startswith("subscribe: Subscribe") and "input fields:" in text
+            assert any(line.split()[:3] == ["logs", "boolean", "optional"] for line in text.splitlines())
+            assert "--json" in text  # says how to get the whole spec
+
+
+def test_describe_fields_and_json_exclude_each_other(cli):
+    assert cli("describe", "subscribe", "--fields", "--json").returncode == 2

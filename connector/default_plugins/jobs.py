@@ -29,6 +29,7 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     ids = {"app_id": inputs["app_id"], "request_id": request_id}
     ctx.emit("submitted", request_id=request_id, queue_position=submitted["queue_position"])
     logs = bool(inputs.get("logs", False))
+    progress = None
     try:
         progress = follow_job(ctx, app, request_id, logs=logs, deadline_at=deadline_at)
         ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
@@ -43,6 +44,12 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             verdict = "fal accepted the cancel" if keep["cancelled"] else "the cancel was not accepted (the job may still run)"
             exc.message = f"request {request_id} did not complete within {inputs.get('timeout', 600)} s; {verdict}"
             exc.retryable = False
+        elif progress is not None and progress.completed:
+            fields = progress.fields()
+            keep.update(status="COMPLETED", logs=fields["logs"], metrics=fields["metrics"])
+            # The job has ended: a failed one cannot be resumed, only a result fetch that broke can.
+            then = "" if exc.type == "model_error" else ": the job completed, fetch its result with get_request_response"
+            exc.message = f"{exc.message} (request_id {request_id}{then})"
         else:
             exc.message = f"{exc.message} (request_id {request_id}: resume with get_request_status / get_request_response)"
         exc.partial = keep
@@ -52,14 +59,17 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionError:
-    """A COMPLETED job with an error: ``model_error``, with fal's detail from the result."""
+    """A COMPLETED job with an error: ``model_error``. The result fetch carries fal's detail
+    (what was wrong with the input); the status' own error text is only the fallback, as it
+    says less ("Invalid status code: 422")."""
     try:
         get_result(ids, ctx)
     except ActionError as exc:
         if exc.type == "model_error":
-            exc.message = f"the job failed: {last['job_error']} ({exc.message})"
             return exc
-    return ActionError("model_error", f"the job failed: {last['job_error']}", detail={"error": last["job_error"], "error_type": last["job_error_type"]})
+    kind = f" ({last['job_error_type']})" if last["job_error_type"] else ""
+    return ActionError("model_error", f"the job failed{kind}: {last['job_error']}", retryable=False,
+                       detail={"error": last["job_error"], "error_type": last["job_error_type"]})
 
 
 def _cancel_after_deadline(ctx: Any, ids: dict[str, Any]) -> bool:

@@ -13,10 +13,12 @@ import signal
 import sys
 import threading
 
+from connector.cli_emulator import EXAMPLE, add_arguments, run_from_args
+
+from .emulator import Emulator
+
 
 def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: str | None = None) -> int:
-    from .emulator import Emulator  # here, so that reading the options above stays cheap
-
     try:
         emu = Emulator(host=host, port=port, api_key=api_key, tls=tls).start()
     except OSError as e:  # port in use, bad host: one line, not a traceback
@@ -49,26 +51,6 @@ def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: 
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-EXAMPLE = """example:
-  %(prog)s --port 8080 > emulator.env &
-  sleep 1; . ./emulator.env    # FAL_KEY and the FAL_*_URL variables
-  fal-connector run get_models --input '{"q": "flux"}'"""
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of both entry points, so they cannot drift apart."""
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    p.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway self-signed certificate")
-    p.add_argument("--key", default=None, metavar="KEY",
-                   help="accept only 'Authorization: Key KEY' (default: accept any key; a placeholder FAL_KEY is printed)")
-    p.add_argument("--api-key", dest="key", help=argparse.SUPPRESS)  # the old name, kept working
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    return main(args.host, args.port, args.tls, args.key)
 
 
 def run(argv: list[str] | None = None) -> int:

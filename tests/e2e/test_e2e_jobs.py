@@ -53,7 +53,26 @@ def test_subscribe_failed_job_is_model_error_with_detail_and_request_id(emu, con
     assert out["request_id"] == emu.jobs[0].request_id and len(emu.jobs) == 1
     assert failure["detail"] == ALWAYS_FAILS_DETAIL and failure["status_code"] == 422
     assert failure["retryable"] is False
-    assert "Invalid status code: 422" in out["error"] and out["request_id"] in out["error"]
+    # One line that says it once, with the real status, and no advice to resume a job that is over.
+    assert out["error"] == f"the job failed: fal answered HTTP 422: this model always fails (request_id {out['request_id']})"
+    assert out["status"] == "COMPLETED" and out["logs"] == [] and out["metrics"] is not None
+
+
+def test_subscribe_failed_job_whose_result_cannot_be_fetched_says_what_the_status_said(emu, conn, check_output):
+    emu.faults.add("result", status=503, times=None)  # fal's detail is out of reach
+    out = conn.run("subscribe", {"app_id": "fal-ai/always-fails", "data": {}, "timeout": 10})
+    check_output(conn, "subscribe", out)
+    assert out["failure"]["type"] == "model_error" and out["failure"]["retryable"] is False, out
+    assert out["error"] == f"the job failed (validation_error): Invalid status code: 422 (request_id {out['request_id']})"
+    assert out["status"] == "COMPLETED"
+
+
+def test_subscribe_result_fetch_broken_after_success_points_at_the_result_not_the_status(emu, conn, check_output):
+    emu.faults.add("result", status=503, times=None)
+    out = conn.run("subscribe", {"app_id": "fal-ai/echo", "data": {}, "timeout": 10})
+    check_output(conn, "subscribe", out)
+    assert out["failure"]["type"] == "server_error" and out["status"] == "COMPLETED", out
+    assert out["error"].endswith(f"(request_id {out['request_id']}: the job completed, fetch its result with get_request_response)")
 
 
 @pytest.mark.parametrize("running", [False, True], ids=["queued", "running"])
@@ -184,4 +203,6 @@ def test_cli_subscribe_follow_prints_progress_on_stderr_and_one_json_on_stdout(k
     out = json.loads(proc.stdout)
     assert len(proc.stdout.splitlines()) == 1 and out["failure"]["type"] == "model_error"
     assert "[subscribe]" not in proc.stderr and proc.stderr.startswith("fal-connector: ")
+    assert proc.stderr.count("\n") == 1 and proc.stderr.count("failed") == 1 and "resume" not in proc.stderr
+    assert out["status"] == "COMPLETED"
     assert keyed_emu.api_key not in proc.stdout + proc.stderr
