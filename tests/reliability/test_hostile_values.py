@@ -77,6 +77,8 @@ def check(check_output: Any) -> Any:
         check_output(_CONN, action_id, out)
         assert "internal error" not in (out["error"] or ""), out["error"]
         assert strict_loads(dumps(out)) is not None
+        if out["failure"] and out["failure"]["type"] == "invalid_input":  # every problem, as {field, message, expected}
+            assert out["failure"]["detail"] and all(set(p) == {"field", "message", "expected"} for p in out["failure"]["detail"])
 
     return check
 
