@@ -29,7 +29,7 @@ class Redactor:
         secret = key.partition(":")[2] or key
         # Whole texts replaced as they are (also a secret too short to have fragments).
         self.whole = tuple(sorted((s for s in {key, secret} if len(s) >= 6), key=len, reverse=True))
-        self._pieces = _piece_pattern(secret) if len(secret) >= FRAGMENT else None
+        self._pieces = _pieces(secret)
 
     def __bool__(self) -> bool:
         return bool(self.whole)
@@ -49,10 +49,10 @@ class Redactor:
     def _text(self, text: str) -> str:
         for secret in self.whole:
             text = text.replace(secret, MASK)
-        if self._pieces is None:
+        if not any(piece in text for piece in self._pieces):  # a fast scan each: most texts hold none
             return text
         spans: list[list[int]] = []
-        for match in self._pieces.finditer(text):  # every position where a piece starts (overlapping)
+        for match in _piece_pattern(self._pieces).finditer(text):
             start, end = match.start(), match.start() + FRAGMENT
             if spans and start <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], end)
@@ -63,7 +63,12 @@ class Redactor:
         return text
 
 
+def _pieces(secret: str) -> tuple[str, ...]:
+    """Every ``FRAGMENT``-character piece of ``secret`` (none when it is shorter)."""
+    return tuple(sorted({secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}))
+
+
 @functools.lru_cache(maxsize=16)
-def _piece_pattern(secret: str) -> re.Pattern[str]:
-    pieces = sorted({secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)})
+def _piece_pattern(pieces: tuple[str, ...]) -> re.Pattern[str]:
+    # A lookahead finds every position where a piece starts, overlapping ones included.
     return re.compile("(?=(?:" + "|".join(map(re.escape, pieces)) + "))")
