@@ -175,7 +175,9 @@ def _config_failure(action: str, message: str) -> dict[str, Any]:
         if action == spec.id or action in spec.aliases:
             props = spec.output_schema.get("properties", {})
             fields = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
-    return {**fields, **_failure("invalid_input", message)}
+    output = {**fields, **_failure("invalid_input", message)}
+    output["failure"]["detail"] = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
+    return output
 
 
 def _read_input(raw: str | None) -> Any:

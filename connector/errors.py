@@ -85,12 +85,28 @@ class ActionError(Exception):
 
 
 class InvalidInputError(ActionError):
-    """Input that does not fit the action's schema or fal's id rules; nothing was sent."""
+    """Input that does not fit the action's schema or fal's id rules; nothing was sent.
 
-    def __init__(self, field: str, message: str, detail: Any = None) -> None:
+    ``detail`` lists every problem found, each ``{"field", "message", "expected"}`` (a program
+    can act on it); the message names the first three.
+    """
+
+    MAX_NAMED = 3  # problems named in the one-line message; all of them are in detail
+
+    def __init__(self, field: str, message: str, detail: list[dict[str, Any]] | None = None, *, expected: Any = None) -> None:
         where = field or "input"
-        super().__init__("invalid_input", f"invalid input: {where}: {message}", detail=detail)
+        problems = detail if detail else [{"field": where, "message": message, "expected": expected}]
+        super().__init__("invalid_input", f"invalid input: {where}: {message}", detail=problems)
         self.field = field
+
+    @classmethod
+    def of(cls, problems: list[dict[str, Any]]) -> InvalidInputError:
+        """One error for several problems (each as in ``detail``), the first named first."""
+        first, others = problems[0], problems[1 : cls.MAX_NAMED]
+        message = "; ".join([first["message"], *(f"{p['field']}: {p['message']}" for p in others)])
+        if len(problems) > cls.MAX_NAMED:
+            message += f" (and {len(problems) - cls.MAX_NAMED} more in failure.detail)"
+        return cls(first["field"], message, detail=problems)
 
 
 class TransportError(ActionError):

@@ -16,7 +16,7 @@ from typing import Any
 from connector.config import Config
 from connector.context import ActionContext, EventSink
 from connector.errors import ActionError, InvalidInputError
-from connector.http.client import HttpClient, redact
+from connector.http.client import HttpClient
 from connector.models import Action
 from connector.plugins import get_plugin_manager
 from connector.validation import check_input, field_path
@@ -237,7 +237,7 @@ class Connector:
         return output
 
     def _scrub(self, value: Any) -> Any:
-        return redact(value, self.http.secrets)  # the key never reaches a failure
+        return self.http.redact(value)  # the key never reaches a failure (redacted before any cut)
 
 
 def _unknown_action(name: Any, known: list[str]) -> dict[str, Any]:

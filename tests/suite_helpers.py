@@ -3,13 +3,10 @@ imports never collide with another conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 # The checkout: a subprocess imports the connector from here, as the test process does.
@@ -47,6 +44,10 @@ VALID_INPUTS: dict[str, dict[str, Any]] = {
 def cli_env() -> dict[str, str]:
     """An environment for a ``python -m connector`` subprocess: this package, no FAL_* of the
     outer process, every fal URL on a port nothing listens on, no retries."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
     import connector
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_")}

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from suite_helpers import cli_env
+from suite_helpers import cli_env as _env  # the subprocess environment (shared with other test folders)
 
 NINE = [
     "add_request_to_queue", "get_request_status", "stream_request_status", "get_request_response",
@@ -23,7 +23,7 @@ def cli(tmp_path):
         return subprocess.run(
             [sys.executable, "-m", "connector", *args],
             cwd=tmp_path,
-            env={**cli_env(), **(env or {})},
+            env={**_env(), **(env or {})},
             input=stdin,
             capture_output=True,
             text=True,

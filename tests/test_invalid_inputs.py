@@ -85,6 +85,52 @@ def test_bad_input(conn, mocked, check_output, action, inputs, field):
     assert f["retryable"] is False
     assert field in out["error"], out["error"]
     assert len(mocked.calls) == 0
+    assert_problem_list(f["detail"])
+    assert any(field in problem["field"] for problem in f["detail"]), f["detail"]
+
+
+def assert_problem_list(detail):
+    """An invalid_input's detail: every problem as {field, message, expected}."""
+    assert isinstance(detail, list) and detail, detail
+    for problem in detail:
+        assert set(problem) == {"field", "message", "expected"}, problem
+        assert isinstance(problem["field"], str) and problem["field"]
+        assert isinstance(problem["message"], str) and problem["message"]
+
+
+def test_every_problem_is_in_detail_and_the_first_three_in_error(conn, mocked, check_output):
+    out = conn.run("add_request_to_queue", {"app_id": 5, "data": "x"})
+    check_output(conn, "add_request_to_queue", out)
+    detail = out["failure"]["detail"]
+    assert_problem_list(detail)
+    assert {p["field"] for p in detail} == {"app_id", "data"}
+    assert {p["field"]: p["expected"] for p in detail} == {"app_id": "string", "data": "object"}
+    assert "app_id" in out["error"] and "data" in out["error"]
+
+    inputs = {**STATUS, "request_id": "../x", "logs": "yes", "extra_one": 1, "extra_two": 2}
+    inputs.pop("app_id")
+    out = conn.run("get_request_status", inputs)
+    detail = out["failure"]["detail"]
+    assert_problem_list(detail)
+    assert sorted(p["field"] for p in detail) == ["app_id", "extra_one", "extra_two", "logs", "request_id"]
+    named = [p["field"] for p in detail if f"{p['field']}:" in out["error"]]
+    assert len(named) == 3 and named == [p["field"] for p in detail[:3]], out["error"]
+    assert "(and 2 more in failure.detail)" in out["error"]
+    assert "\n" not in out["error"] and len(mocked.calls) == 0
+
+
+def test_nested_fields_use_json_paths(conn, mocked):
+    out = conn.run("estimate_pricing", {"estimate_type": "unit_price", "endpoints": {"fal-ai/flux/dev": {"unit_quantity": "x"}}})
+    fields = [p["field"] for p in out["failure"]["detail"]]
+    assert any(f.startswith("endpoints[") or f.startswith("endpoints.") for f in fields), fields
+    out = conn.run("get_models", {"expand": ["openapi-3.0", "bogus"]})
+    assert [p["field"] for p in out["failure"]["detail"]] == ["expand[1]"], out["failure"]["detail"]
+
+
+def test_problems_found_before_the_schema_are_listed_too(conn, mocked):
+    out = conn.run("get_models", {"q": "\udcff", "limit": float("nan")})
+    assert_problem_list(out["failure"]["detail"])
+    assert out["failure"]["detail"][0]["expected"] in ("valid Unicode text", "a finite number")
 
 
 @pytest.mark.parametrize("inputs", [[], ["app_id"], "fal-ai/flux/dev", 42, True, 1.5])

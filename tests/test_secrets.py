@@ -127,3 +127,44 @@ def test_handler_exception_with_key_is_scrubbed(make_conn, fake_key, caplog):
     out = conn.run("get_jwks", {})
     assert out["success"] is False
     assert not leaks(json.dumps(out), fake_key)
+
+
+# -- a key cut by a length limit -----------------------------------------------------------------
+
+
+def fragments(text: str, secret: str, size: int = 8) -> list[str]:
+    """Every piece of ``secret`` of ``size`` characters that shows in ``text``."""
+    return [secret[i : i + size] for i in range(len(secret) - size + 1) if secret[i : i + size] in text]
+
+
+@pytest.mark.parametrize("shift", range(-12, 13, 3))
+def test_a_key_straddling_a_cut_leaves_no_piece(conn, mocked, check_output, fake_key, shift):
+    """fal's message is cut at 300 characters in ``error`` and a text body at 2,000 in
+    ``detail``: the key is redacted before either cut, so no piece of it is left at the cut."""
+    secret = fake_key.partition(":")[2]
+    for cut, status, field in ((300, 400, "json"), (2000, 502, "text")):
+        pad = "x" * (cut - len("Key ") - len(fake_key) // 2 + shift)
+        message = f"{pad}Key {fake_key} and more"
+        mocked.reset()
+        if field == "json":
+            mocked.get(f"{Q}/requests/{RID}/status", status=status, json={"detail": message})
+        else:
+            mocked.get(f"{Q}/requests/{RID}/status", status=status, body=message)
+        out = conn.run("get_request_status", STATUS_INPUT)
+        check_output(conn, "get_request_status", out)
+        text = json.dumps(out)
+        assert not fragments(text, secret), (cut, shift, fragments(text, secret))
+
+
+def test_any_piece_of_eight_characters_counts_as_the_secret(fake_key):
+    from connector.redaction import Redactor
+
+    secret = fake_key.partition(":")[2]
+    redact = Redactor(fake_key)
+    for start in range(0, len(secret) - 8):
+        piece = secret[start : start + 8 + start % 5]
+        shown = redact(f"a {piece} b")
+        assert shown == "a [redacted] b", (piece, shown)
+    assert redact({"k": [f"head{secret[-9:]}"]}) == {"k": ["head[redacted]"]}
+    assert redact(secret[:7]) == secret[:7]  # fewer than 8 characters: not a usable piece
+    assert redact("key-id:") == "key-id:"  # the key id alone is not the secret

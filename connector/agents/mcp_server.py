@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import threading
 from typing import Any
+
+from connector.strict_json import dumps
 
 CANCEL_BUDGET = 15.0  # seconds the cancel of an abandoned job may take
 INSTRUCTIONS = (
@@ -160,7 +161,7 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
                     await anyio.to_thread.run_sync(cancel_job, connector, call, abandon_on_cancel=True)
             raise
         tool = action.id if action is not None else str(name)
-        body = json.dumps(output, ensure_ascii=False) if text == "json" else summary(tool, output)
+        body = dumps(output) if text == "json" else summary(tool, output)
         meta = {"fal-connector/trimmed": note} if (note := trim_note(output)) else None
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=body)],

@@ -32,6 +32,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from connector.strict_json import dumps, strict
+
 NOTE_KEY = "_trimmed"
 _INDEX = re.compile(r"\[\d+\]")
 _B64_RUN = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
@@ -60,6 +62,7 @@ def json_size(value: Any) -> int:
 
 def agent_output(action: Any, output: dict[str, Any], limit: int) -> dict[str, Any]:
     """``output`` made safe for an agent (see the module docstring); the input is not modified."""
+    output = strict(output)  # NaN/Infinity from fal as null: agents' JSON parsers refuse them
     notes: list[Note] = []
     safe = _without_media(output, "", notes)
     size = json_size(safe)
@@ -347,7 +350,7 @@ def summary(action_id: str, output: dict[str, Any], max_urls: int = 5) -> str:
             text += f" [request_id {output['request_id']}]"
         detail = failure.get("detail")
         if detail is not None and json_size(detail) <= _SUMMARY_INLINE:
-            text += f" Detail: {json.dumps(detail, ensure_ascii=False)}"
+            text += f" Detail: {dumps(detail)}"
         return text
     parts = [f"{action_id} succeeded"]
     for key in ("request_id", "status", "cancel_status", "queue_position", "valid", "url", "size", "content_type"):
@@ -364,7 +367,7 @@ def summary(action_id: str, output: dict[str, Any], max_urls: int = 5) -> str:
     data = output.get("data")
     urls = _urls(data, max_urls + 1)
     if data is not None and not urls and json_size(data) <= _SUMMARY_INLINE:
-        text += f" Data: {json.dumps(data, ensure_ascii=False)}."
+        text += f" Data: {dumps(data)}."
     if urls:
         shown = urls[:max_urls]
         text += " Files: " + ", ".join(shown) + (" (more in the structured result)" if len(urls) > max_urls else "") + "."

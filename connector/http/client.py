@@ -33,6 +33,7 @@ from requests.utils import get_environ_proxies
 from connector.config import Config, origin_of
 from connector.errors import ActionError, HTTPStatusError, TransportError
 from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, parse_retry_after
+from connector.redaction import Redactor
 from connector.strict_json import parse_json
 
 log = logging.getLogger("connector.http")
@@ -80,7 +81,7 @@ class HttpClient:
         self._keyed = config.keyed_origins()
         self._auth_header = f"Key {config.api_key.get_secret_value()}" if config.api_key else None
         # fal may echo the key in an error body; it must not reach retry events or logs either.
-        self.secrets = secrets_of(config)
+        self.redact = Redactor(config.api_key.get_secret_value() if config.api_key else None)
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
@@ -201,15 +202,15 @@ class HttpClient:
         except _Attempt:
             response._content = b""
         verdict = classify_status(response.status_code, response.headers, policy.retry_class)
-        detail = error_detail(response)
+        detail = self.redact(error_detail(response))  # before describe_status shortens it
         error = HTTPStatusError(
             verdict.type,
-            redact(describe_status(response, detail), self.secrets),
+            self.redact(describe_status(response, detail)),
             response=response,
             status_code=response.status_code,
             retryable=verdict.retryable,
             fal_request_id=fal_request_id,
-            detail=redact(detail, self.secrets),
+            detail=detail,
             retry_after=parse_retry_after(response.headers) if verdict.retry else None,
         )
         raise _Attempt(verdict, error)
@@ -307,27 +308,6 @@ class HttpClient:
         else:
             message = f"{where}: could not connect or the connection dropped ({reason})"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
-
-
-def secrets_of(config: Config) -> list[str]:
-    """The whole key and its secret half, longest first, as texts to redact."""
-    key = config.api_key.get_secret_value() if config.api_key else ""
-    return sorted((s for s in {key, key.partition(":")[2]} if len(s) >= 6), key=len, reverse=True)
-
-
-def redact(value: Any, secrets: list[str]) -> Any:
-    """``value`` (text, or JSON data) with every secret replaced by ``[redacted]``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "[redacted]")
-        return value
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
-    return value
 
 
 def _too_big(cap: int, response: requests.Response, fal_request_id: str | None) -> ActionError:
