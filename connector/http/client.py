@@ -159,12 +159,12 @@ class HttpClient:
         error.attempts = attempts
         error.retryable = verdict.retryable
         if verdict.retry and attempts <= policy.max_retries:
-            # Stopped by the deadline, not by the attempt count.
+            # Stopped by the deadline, not by the attempt count. The type stays the last
+            # answer's (a 429 stays rate_limited): that, not the clock, is what went wrong.
             if error.retry_after is not None:
                 error.message += f"; fal asked to retry after {error.retry_after:g} s, beyond the {policy.deadline:g} s retry deadline"
             else:
-                error.type = "timeout"
-                error.message = f"gave up after {attempts} attempts: the {policy.deadline:g} s retry deadline ran out; last: {error.message}"
+                error.message = f"the {policy.deadline:g} s retry deadline ran out after {attempts} attempts; last: {error.message}"
         elif attempts > 1:
             error.message = f"{error.message} (after {attempts} attempts)"
         return error
@@ -288,7 +288,7 @@ class HttpClient:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > cap:
             response.close()
-            raise _Attempt(Verdict("invalid_response", False, not policy.billable), _too_big(cap, response, fal_request_id))
+            raise _Attempt(_TOO_BIG, _too_big(cap, response, fal_request_id))
         chunks: list[bytes] = []
         size = 0
         try:
@@ -296,7 +296,7 @@ class HttpClient:
                 size += len(chunk)
                 if size > cap:
                     response.close()
-                    raise _Attempt(Verdict("invalid_response", False, not policy.billable), _too_big(cap, response, fal_request_id))
+                    raise _Attempt(_TOO_BIG, _too_big(cap, response, fal_request_id))
                 chunks.append(chunk)
                 if exchange.expired:
                     break
@@ -372,6 +372,10 @@ def redact(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
         return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
     return value
+
+
+# Repeating cannot make an answer smaller: never retried, and not worth repeating later.
+_TOO_BIG = Verdict("invalid_response", False, False)
 
 
 def _too_big(cap: int, response: requests.Response, fal_request_id: str | None) -> ActionError:
