@@ -11,35 +11,35 @@ import logging
 import os
 import sys
 
+from connector.redaction import Redactor
+
 FORMAT = "fal-connector %(levelname)s %(name)s: %(message)s"
 
 
 class _RedactKey(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self, redact: Redactor) -> None:
         super().__init__()
-        self.secrets = secrets
+        self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from connector.http.client import redact
-
-        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text, self.secrets)
+            record.exc_text = self.redact(record.exc_text)
         return True
 
 
-def _secrets() -> list[str]:
-    """The configured key's texts to redact; the raw variables when the configuration is invalid."""
+def _redactor() -> Redactor:
+    """Masks the configured key; the raw variables' when the configuration is invalid."""
     from connector.config import Config, ConfigError
-    from connector.http.client import secrets_of
 
     try:
-        return secrets_of(Config.load())
+        key = Config.load().api_key
+        return Redactor(key.get_secret_value() if key else None)
     except ConfigError:
-        raw = [os.environ.get(name, "") for name in ("FAL_KEY", "FAL_KEY_SECRET")]
-        return sorted((s for s in raw if len(s) >= 6), key=len, reverse=True)
+        key_id, secret = os.environ.get("FAL_KEY_ID", ""), os.environ.get("FAL_KEY_SECRET", "")
+        return Redactor(os.environ.get("FAL_KEY") or (f"{key_id}:{secret}" if secret else None))
 
 
 def configure(verbosity: int) -> None:
@@ -48,7 +48,7 @@ def configure(verbosity: int) -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(_RedactKey(_secrets()))
+    handler.addFilter(_RedactKey(_redactor()))
     logger = logging.getLogger("connector")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)

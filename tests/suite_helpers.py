@@ -4,6 +4,7 @@ imports never collide with another conftest.py)."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable

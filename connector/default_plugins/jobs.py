@@ -24,6 +24,8 @@ CANCEL_BUDGET = 10.0  # seconds a post-deadline cancel may take
 def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     deadline_at = ctx.started + float(inputs.get("timeout", 600))
     app = parse_app_id(inputs["app_id"])
+    # The timeout includes the submit: its answer (and any retry) must come within it.
+    ctx.deadline_at = min(ctx.deadline_at, deadline_at)
     submitted = submit_job(inputs, ctx)
     request_id = submitted["request_id"]
     ids = {"app_id": inputs["app_id"], "request_id": request_id}

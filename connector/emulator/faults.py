@@ -21,8 +21,10 @@ CONNECTION_ACTIONS = frozenset({"drop_before", "drop_after", "reset", "reset_aft
 # Body faults: the work is done, then a broken 200 replaces the answer.
 BODY_ACTIONS = frozenset({"invalid_json", "html", "empty", "short_body", "big_body"})
 SSE_ACTIONS = frozenset({"sse_drop", "sse_stall"})
-ACTIONS = CONNECTION_ACTIONS | BODY_ACTIONS | SSE_ACTIONS
-EXTRA_KEYS = frozenset({"app_id", "path", "ingress", "after_events", "stall", "size", "graceful"})
+# Slow faults: the work is done, then an answer that never finishes (see slow.py).
+SLOW_ACTIONS = frozenset({"drip", "drip_headers", "headers_then_stall", "endless_line"})
+ACTIONS = CONNECTION_ACTIONS | BODY_ACTIONS | SSE_ACTIONS | SLOW_ACTIONS
+EXTRA_KEYS = frozenset({"app_id", "path", "ingress", "after_events", "stall", "size", "graceful", "interval"})
 
 _ids = itertools.count(1)
 
@@ -40,8 +42,9 @@ class FaultRule:
     path: str | None = None  # substring of the request's path+query
     ingress: bool = False  # nginx-style HTML error without x-fal-request-id (default 502)
     after_events: int = 1  # sse_drop / sse_stall: data events sent before the fault
-    stall: float = 5.0  # sse_stall: seconds of silence before the close
-    size: int = 0  # big_body: body size in bytes
+    stall: float = 5.0  # sse_stall, headers_then_stall: seconds of silence before the close
+    size: int = 0  # big_body: body size in bytes; slow faults: bytes per interval (at least 1)
+    interval: float = 0.5  # slow faults: seconds between two writes
     graceful: bool = False  # sse_drop: end the chunked body properly instead of cutting it
     hits: int = 0
     id: int = field(default_factory=lambda: next(_ids))
@@ -94,6 +97,8 @@ class Faults:
             raise ValueError("delay must be a number >= 0")
         if action == "big_body" and (type(extra.get("size")) is not int or extra["size"] < 2):
             raise ValueError("big_body needs size=N (bytes, >= 2)")
+        if "interval" in extra and (not isinstance(extra["interval"], (int, float)) or not extra["interval"] > 0):
+            raise ValueError("interval must be a number of seconds > 0")
         rule = FaultRule(route, status, headers, body, float(delay), action, times, **extra)
         with self._lock:
             self._rules.append(rule)

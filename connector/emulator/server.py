@@ -30,6 +30,7 @@ from .auth import platform_error
 from .faults import BODY_ACTIONS, FaultRule
 from .models import PaddedBody
 from .routes import Route, resolve
+from .slow import SLOW_BODY_ACTIONS, drip_headers, slow_body
 from .wire import Drop, Request, Response, detail, json_response
 
 REASONS = {499: "Client Closed Request"}
@@ -176,6 +177,11 @@ class Handler(BaseHTTPRequestHandler):
                     return self._abort(rule.action == "reset_after")
                 if rule.action in BODY_ACTIONS:
                     resp = body_fault(rule, resp)
+                elif rule.action in SLOW_BODY_ACTIONS:
+                    resp = slow_body(rule, resp, emu._stopping)
+                elif rule.action == "drip_headers":
+                    self._headers_sent = True
+                    return drip_headers(self.wfile.write, rule, emu._stopping)
             self._send(self._finish(resp, route, rule))
         except Drop as drop:
             self._abort(drop.rst)

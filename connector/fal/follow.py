@@ -19,7 +19,7 @@ import urllib3
 from connector.errors import ActionError
 from connector.fal.app_id import AppId
 from connector.fal.status import log_key, normalise_status
-from connector.http.sse import KEEPALIVE, iter_sse, set_read_timeout
+from connector.http.sse import KEEPALIVE, iter_sse
 
 STREAM_REOPENS = 2  # after this many broken streams, poll instead
 POLL_FIRST, POLL_MAX = 0.25, 3.0
@@ -92,11 +92,10 @@ def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float
     try:
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             return True  # fal will not stream this: poll at once instead of reopening
-        for item in iter_sse(response):
-            remaining = deadline_at - time.monotonic()
-            if remaining <= 0 or ctx.cancelled.is_set():
+        events = iter_sse(response, deadline_at=deadline_at, read_timeout=ctx.config.timeout, max_bytes=ctx.config.max_response_bytes)
+        for item in events:
+            if ctx.cancelled.is_set():
                 break
-            set_read_timeout(response, min(ctx.config.timeout, remaining))
             if item is KEEPALIVE:
                 continue  # keep-alive comments are not progress
             _record(ctx, item, logs, progress)

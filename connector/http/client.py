@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
 from connector.config import Config, origin_of
 from connector.errors import ActionError, HTTPStatusError, TransportError
-from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, parse_retry_after
+from connector.http import deadline
+from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, connection_never_opened, parse_retry_after
 from connector.redaction import Redactor
 from connector.strict_json import parse_json
 
@@ -83,7 +84,7 @@ class HttpClient:
         # fal may echo the key in an error body; it must not reach retry events or logs either.
         self.redact = Redactor(config.api_key.get_secret_value() if config.api_key else None)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+        adapter = deadline.DeadlineAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = "fal-connector/0.1 (python)"
@@ -160,12 +161,12 @@ class HttpClient:
         error.attempts = attempts
         error.retryable = verdict.retryable
         if verdict.retry and attempts <= policy.max_retries:
-            # Stopped by the deadline, not by the attempt count.
+            # Stopped by the deadline, not by the attempt count. The type stays the last
+            # answer's (a 429 stays rate_limited): that, not the clock, is what went wrong.
             if error.retry_after is not None:
                 error.message += f"; fal asked to retry after {error.retry_after:g} s, beyond the {policy.deadline:g} s retry deadline"
             else:
-                error.type = "timeout"
-                error.message = f"gave up after {attempts} attempts: the {policy.deadline:g} s retry deadline ran out; last: {error.message}"
+                error.message = f"the {policy.deadline:g} s retry deadline ran out after {attempts} attempts; last: {error.message}"
         elif attempts > 1:
             error.message = f"{error.message} (after {attempts} attempts)"
         return error
@@ -182,23 +183,39 @@ class HttpClient:
             headers.setdefault("Content-Type", "application/json")
         body = request.data if request.json is None else json.dumps(request.json, separators=(",", ":")).encode()
         started = time.monotonic()
+        # The deadline bounds the whole exchange; a streamed answer stays armed while it is read.
+        with deadline.exchange(deadline_at) as exchange:
+            response = self._exchange(request, policy, body, headers, read_timeout, exchange, started)
+            if request.stream and 200 <= response.status_code < 300:
+                exchange.keep = True
+        return response
+
+    def _exchange(
+        self, request: Request, policy: RetryPolicy, body: bytes | None, headers: dict[str, str], read_timeout: float,
+        exchange: deadline.Exchange, started: float,
+    ) -> requests.Response:
         try:
             response = self._transmit(
                 request.method, request.url, request.params, body, headers, (min(self.config.connect_timeout, read_timeout), read_timeout)
             )
         except requests.exceptions.RequestException as exc:
+            if exchange.expired and not connection_never_opened(exc):
+                raise self._cut_off(request, policy, started, None) from None
             verdict = classify_exception(exc, policy.retry_class)
             raise _Attempt(verdict, self._transport_error(verdict, request, exc)) from None
+        if exchange.expired:  # the cut ended a header block that was still arriving
+            response.close()
+            raise self._cut_off(request, policy, started, None)
         fal_request_id = response.headers.get("x-fal-request-id")
         log.debug("%s %s -> %s in %.1f ms", request.method, response.url, response.status_code, (time.monotonic() - started) * 1000)
         if 200 <= response.status_code < 300:
             if request.stream:
                 return response
-            self._read_body(response, policy, request)
+            self._read_body(response, policy, request, exchange, started)
             return response
         # An answer that is not success: read its (bounded) body for the error detail.
         try:
-            self._read_body(response, policy, request)
+            self._read_body(response, policy, request, exchange, started)
         except _Attempt:
             response._content = b""
         verdict = classify_status(response.status_code, response.headers, policy.retry_class)
@@ -265,14 +282,15 @@ class HttpClient:
             return {k: v for k, v in merged.items() if v is not None}
         return proxies
 
-    def _read_body(self, response: requests.Response, policy: RetryPolicy, request: Request) -> None:
-        """Load the body into ``response._content``, refusing more than the size cap."""
+    def _read_body(self, response: requests.Response, policy: RetryPolicy, request: Request, exchange: deadline.Exchange, started: float) -> None:
+        """Load the body into ``response._content``, refusing more than the size cap and
+        stopping when the exchange's deadline cuts it off."""
         cap = self.config.max_response_bytes
         fal_request_id = response.headers.get("x-fal-request-id")
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > cap:
             response.close()
-            raise _Attempt(Verdict("invalid_response", False, not policy.billable), _too_big(cap, response, fal_request_id))
+            raise _Attempt(_TOO_BIG, _too_big(cap, response, fal_request_id))
         chunks: list[bytes] = []
         size = 0
         try:
@@ -280,14 +298,41 @@ class HttpClient:
                 size += len(chunk)
                 if size > cap:
                     response.close()
-                    raise _Attempt(Verdict("invalid_response", False, not policy.billable), _too_big(cap, response, fal_request_id))
+                    raise _Attempt(_TOO_BIG, _too_big(cap, response, fal_request_id))
                 chunks.append(chunk)
-        except requests.exceptions.RequestException as exc:
+                if exchange.expired:
+                    break
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             response.close()
+            if exchange.expired:
+                raise self._cut_off(request, policy, started, size, fal_request_id) from None
+            if not isinstance(exc, requests.exceptions.RequestException):
+                raise
             verdict = classify_exception(exc, policy.retry_class, body_phase=True)
             raise _Attempt(verdict, self._transport_error(verdict, request, exc, fal_request_id)) from None
+        if exchange.expired:  # a body without a declared length ends where the cut made it end
+            response.close()
+            raise self._cut_off(request, policy, started, size, fal_request_id)
         response._content = b"".join(chunks)
         response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, set as Response.content does
+
+    @staticmethod
+    def _cut_off(request: Request, policy: RetryPolicy, started: float, received: int | None, fal_request_id: str | None = None) -> _Attempt:
+        """The deadline cut the exchange: ``received`` bytes of the body had arrived (None:
+        not even the headers had). The deadline is spent, so it is not retried here."""
+        where = f"{request.method} {request.url.split('?')[0]}"
+        elapsed = time.monotonic() - started
+        if received is None:
+            what = f"the answer's headers never finished: the action's deadline ran out {elapsed:.1f} s into this attempt"
+        else:
+            what = f"the answer's body never finished ({received} bytes arrived): the action's deadline ran out {elapsed:.1f} s into this attempt"
+        if policy.billable:
+            message = f"{where}: the request was sent but {what}; fal may have accepted it — check your requests (or the webhook) before resubmitting"
+            verdict = Verdict("outcome_unknown", False, False)
+        else:
+            message = f"{where}: {what}"
+            verdict = Verdict("timeout", False, True)
+        return _Attempt(verdict, TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id))
 
     @staticmethod
     def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None) -> TransportError:
@@ -308,6 +353,10 @@ class HttpClient:
         else:
             message = f"{where}: could not connect or the connection dropped ({reason})"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
+
+
+# Repeating cannot make an answer smaller: never retried, and not worth repeating later.
+_TOO_BIG = Verdict("invalid_response", False, False)
 
 
 def _too_big(cap: int, response: requests.Response, fal_request_id: str | None) -> ActionError:

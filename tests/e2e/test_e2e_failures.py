@@ -402,6 +402,7 @@ def test_body_over_max_response_bytes_is_refused(emu, make_conn, check_output, w
     check_output(conn, "get_request_response", out)
     assert not out["success"] and out["failure"]["type"] == "invalid_response", out
     assert "max_response_bytes" in out["error"] and out["failure"]["attempts"] == 1
+    assert out["failure"]["retryable"] is False  # repeating cannot make it smaller
     assert time.monotonic() - started < 1
     # a real model answer over the cap, too
     sub = conn.run("add_request_to_queue", {"app_id": "fal-ai/sized", "data": {"bytes": 5000}})
