@@ -176,11 +176,14 @@ class Connector:
         except ActionError as exc:
             output = self._failure(found, exc, ActionContext(self, found))
         else:
-            output = self._run(found, inputs, on_event, cancelled)
+            output = self._run(found, inputs, on_event, cancelled, agent=True)
         return agent_output(found, output, self.config.max_tool_result_bytes)
 
-    def _run(self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None) -> dict[str, Any]:
+    def _run(
+        self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None, *, agent: bool = False
+    ) -> dict[str, Any]:
         ctx = ActionContext(self, action, on_event)
+        ctx.agent = agent
         if cancelled is not None:
             ctx.cancelled = cancelled
         try:

@@ -14,12 +14,12 @@ from typing import Any
 
 ROUTES = frozenset({
     "submit", "status", "stream", "result", "cancel", "run", "models", "pricing", "estimate",
-    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "*",
+    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "file", "*",
 })
 # Connection faults: no response at all. *_before skip the work; *_after do it first.
 CONNECTION_ACTIONS = frozenset({"drop_before", "drop_after", "reset", "reset_after"})
 # Body faults: the work is done, then a broken 200 replaces the answer.
-BODY_ACTIONS = frozenset({"invalid_json", "html", "empty", "short_body", "big_body"})
+BODY_ACTIONS = frozenset({"invalid_json", "html", "empty", "short_body", "big_body", "drip"})
 SSE_ACTIONS = frozenset({"sse_drop", "sse_stall"})
 ACTIONS = CONNECTION_ACTIONS | BODY_ACTIONS | SSE_ACTIONS
 EXTRA_KEYS = frozenset({"app_id", "path", "ingress", "after_events", "stall", "size", "graceful"})
@@ -40,7 +40,7 @@ class FaultRule:
     path: str | None = None  # substring of the request's path+query
     ingress: bool = False  # nginx-style HTML error without x-fal-request-id (default 502)
     after_events: int = 1  # sse_drop / sse_stall: data events sent before the fault
-    stall: float = 5.0  # sse_stall: seconds of silence before the close
+    stall: float = 5.0  # sse_stall: seconds of silence before the close; drip: seconds between bytes
     size: int = 0  # big_body: body size in bytes
     graceful: bool = False  # sse_drop: end the chunked body properly instead of cutting it
     hits: int = 0

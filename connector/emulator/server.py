@@ -20,6 +20,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator
@@ -83,6 +84,12 @@ def _truncate(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
     raise Drop()
 
 
+def _drip(data: bytes, pause: float) -> Iterator[bytes]:
+    for i in range(len(data)):
+        time.sleep(pause)
+        yield data[i : i + 1]
+
+
 def body_fault(rule: FaultRule, resp: Response) -> Response:
     """Replace a worked answer with a broken 200 (or cut it short)."""
     keep = {k: v for k, v in resp.headers.items() if k.lower() == "x-fal-request-id"}
@@ -96,6 +103,9 @@ def body_fault(rule: FaultRule, resp: Response) -> Response:
     if rule.action == "big_body":
         padded = PaddedBody(rule.size)
         return Response(200, padded, {"Content-Type": "application/json", **keep}, padded.length)
+    if rule.action == "drip":  # the whole answer, one byte every `stall` seconds
+        data = bytes(resp.body) if isinstance(resp.body, (bytes, bytearray)) else b"".join(resp.body)
+        return Response(resp.status, _drip(data, rule.stall), resp.headers, len(data))
     if rule.action == "short_body":
         if isinstance(resp.body, (bytes, bytearray)):
             full = len(resp.body)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
@@ -306,6 +307,46 @@ class HttpClient:
         else:
             message = f"{where}: could not connect or the connection dropped ({reason})"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
+
+
+def write_body(response: requests.Response, write: Callable[[bytes], Any], cap: int, deadline_at: float, limit_name: str) -> int:
+    """Stream a 2xx answer's (decoded) body into ``write``, chunk by chunk; the byte count.
+
+    For answers kept on disk rather than in memory (``download_file``): more than ``cap`` bytes
+    is ``invalid_response`` (not retryable: the same file stays too big), and the read stops at
+    ``deadline_at`` even if the server keeps sending, since every read returns what has arrived
+    (``read1``) instead of waiting for a full chunk. The response is closed in every case.
+    """
+    where = f"{response.request.method} {str(response.url).split('?')[0]}"
+
+    def too_big() -> ActionError:
+        return ActionError("invalid_response", f"{where}: the file is larger than the {cap} byte limit ({limit_name}); "
+                           "not kept", retryable=False, status_code=response.status_code)
+
+    size = 0
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise too_big()
+        while True:
+            try:
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                kind = "timeout" if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)) else "connection_error"
+                raise ActionError(kind, f"{where}: the body broke off after {size} bytes ({type(exc).__name__})",
+                                  retryable=True, status_code=response.status_code) from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > cap:
+                raise too_big()
+            write(chunk)  # a local write error (disk full) is the caller's to report
+            if time.monotonic() > deadline_at:
+                raise ActionError("timeout", f"{where}: the body did not finish in time ({size} bytes received)",
+                                  retryable=True, status_code=response.status_code)
+    finally:
+        response.close()
+    return size
 
 
 def secrets_of(config: Config) -> list[str]:

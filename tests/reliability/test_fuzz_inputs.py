@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -63,6 +65,7 @@ VALID: dict[str, dict[str, Any]] = {
     "subscribe": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "run_model": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
+    "download_file": {"url": "https://cdn.test/files/a.png", "dest": os.path.join(tempfile.gettempdir(), "fal-connector-fuzz", "")},
 }
 
 # -- strategies ------------------------------------------------------------------------------
