@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action")
     p.add_argument("--input", default=None, metavar="JSON", help="inline JSON, @path/to/file.json, or - for stdin (default {})")
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
+    p.add_argument("--download", default=None, metavar="DIR",
+                   help="save every file URL in the output's data under DIR and add local_path beside each url")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("emulator", help="run the local fal.ai emulator")
@@ -124,10 +126,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print(_failure("invalid_input", str(exc)))
         return 1
     output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
+    failed_files: list[str] = []
+    if args.download is not None and output.get("success"):
+        from connector.result_files import save_result_files
+
+        failed_files = save_result_files(conn, output, args.download)
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
-    return 0 if output.get("success") else 1
+    for line in failed_files:
+        sys.stderr.write(f"fal-connector: not downloaded: {line}\n")
+    return 0 if output.get("success") and not failed_files else 1
 
 
 def _read_input(raw: str | None) -> tuple[Any, str | None]:

@@ -244,3 +244,40 @@ def test_an_agent_downloads_only_inside_download_dirs(make_conn, mocked, tmp_pat
     out = conn.call_tool("download_file", {"url": FILE_URL, "dest": str(allowed / "sub") + "/"})
     assert out["success"], out["error"]
     assert (allowed / "sub" / "fox.png").read_bytes() == b"ok"
+
+
+# -- fal-connector run --download: every file of an output ------------------------------------
+
+
+def test_save_result_files_fetches_each_url_once_under_free_names(conn, mocked, tmp_path):
+    from connector.result_files import save_result_files
+
+    other = "https://cdn.test/files/xyz/fox.png"  # the same file name as FILE_URL
+    mocked.get(FILE_URL, body=b"one")
+    mocked.get(other, body=b"two")
+    (tmp_path / "fox.png").write_bytes(b"already here")
+    output = {"success": True, "data": {
+        "images": [{"url": FILE_URL, "width": 8}, {"url": other}],
+        "nested": {"deep": [[{"url": FILE_URL}]]},
+        "not_files": [{"url": "https://cdn.test"}, {"url": "data:image/png;base64,AAAA"}, {"url": 5}, "https://cdn.test/x.png"],
+    }}
+    errors = save_result_files(conn, output, str(tmp_path))
+    assert errors == []
+    first, second = output["data"]["images"]
+    assert first["local_path"] == str(tmp_path / "fox-2.png") and second["local_path"] == str(tmp_path / "fox-3.png")
+    assert output["data"]["nested"]["deep"][0][0]["local_path"] == first["local_path"]
+    assert all("local_path" not in o for o in output["data"]["not_files"] if isinstance(o, dict))
+    assert (tmp_path / "fox.png").read_bytes() == b"already here"
+    assert (tmp_path / "fox-2.png").read_bytes() == b"one" and (tmp_path / "fox-3.png").read_bytes() == b"two"
+    assert len(mocked.calls) == 2
+    no_key_sent(mocked)
+
+
+def test_save_result_files_reports_a_refused_url(conn, mocked, tmp_path):
+    from connector.result_files import save_result_files
+
+    output = {"success": True, "data": {"video": {"url": "http://evil.test/v.mp4"}}}
+    errors = save_result_files(conn, output, str(tmp_path / "new"))
+    assert len(errors) == 1 and "http://evil.test/v.mp4" in errors[0]
+    assert output["data"]["video"]["local_path"] is None and "https://" in output["data"]["video"]["download_error"]
+    assert len(mocked.calls) == 0

@@ -44,3 +44,40 @@ def test_an_oversized_file_is_refused_and_removed(emu, make_conn, tmp_path):
     assert out["failure"]["type"] == "invalid_response" and out["failure"]["retryable"] is False
     assert "1000000 byte limit (max_bytes)" in out["error"]
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_run_subscribe_download_saves_every_image_from_another_cwd(emu, cli_env, python, tmp_path):
+    import json
+    import subprocess
+
+    job = {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox", "num_images": 2}}
+    proc = subprocess.run([*python, "run", "subscribe", "--input", json.dumps(job), "--download", "out"],
+                          cwd=tmp_path, env=cli_env(emu, FAL_KEY="e2e-any-key"), capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    images = out["data"]["images"]
+    assert len(images) == 2
+    for image in images:
+        path = image["local_path"]
+        assert os.path.isabs(path) and os.path.dirname(path) == str(tmp_path / "out")
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(os.path.basename(i["local_path"]) for i in images)
+    assert all("Authorization" not in entry[2] for entry in emu.requests_log if entry[1].startswith("/cdn/"))
+
+
+def test_cli_download_failure_is_reported_and_exits_1(emu, cli_env, python, tmp_path):
+    import json
+    import subprocess
+
+    emu.faults.add("file", status=404, times=None)
+    job = {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}}
+    proc = subprocess.run([*python, "run", "subscribe", "--input", json.dumps(job), "--download", str(tmp_path / "out")],
+                          env=cli_env(emu, FAL_KEY="e2e-any-key"), capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["success"] is True  # the job itself succeeded
+    image = out["data"]["images"][0]
+    assert image["local_path"] is None and "HTTP 404" in image["download_error"]
+    assert "not downloaded:" in proc.stderr
+    assert os.listdir(tmp_path / "out") == []
