@@ -119,7 +119,8 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
     """The 2xx answer for ``url`` with its body unread, after at most MAX_REDIRECTS redirects."""
     for _ in range(MAX_REDIRECTS + 1):
         try:
-            return ctx.request("GET", url, auth=False, stream=True, deadline_at=deadline), url
+            # Retries end with the retry deadline, as for every action; the body may use the rest.
+            return ctx.request("GET", url, auth=False, stream=True, deadline_at=min(deadline, ctx.deadline_at)), url
         except HTTPStatusError as exc:
             location = exc.response.headers.get("Location") if exc.status_code in _REDIRECTS and exc.response is not None else None
             if not location:
