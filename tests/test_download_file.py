@@ -281,3 +281,12 @@ def test_save_result_files_reports_a_refused_url(conn, mocked, tmp_path):
     assert len(errors) == 1 and "http://evil.test/v.mp4" in errors[0]
     assert output["data"]["video"]["local_path"] is None and "https://" in output["data"]["video"]["download_error"]
     assert len(mocked.calls) == 0
+
+
+def test_a_retried_server_error_says_how_often_it_was_tried(make_conn, mocked, tmp_path):
+    conn = make_conn(max_retries=2)
+    mocked.get(FILE_URL, status=503)
+    out = conn.run("download_file", {"url": FILE_URL, "dest": str(tmp_path)})
+    assert out["failure"]["type"] == "server_error" and out["failure"]["attempts"] == 3
+    assert out["error"] == f"GET {FILE_URL}: the server answered HTTP 503 (after 3 attempts)"
+    assert os.listdir(tmp_path) == []

@@ -125,7 +125,8 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
             location = exc.response.headers.get("Location") if exc.status_code in _REDIRECTS and exc.response is not None else None
             if not location:
                 # Any server, not only fal: say which URL answered what, without fal's hints.
-                exc.message = f"GET {url.split('?')[0][:200]}: the server answered HTTP {exc.status_code}"
+                tries = f" (after {exc.attempts} attempts)" if exc.attempts > 1 else ""
+                exc.message = f"GET {url.split('?')[0][:200]}: the server answered HTTP {exc.status_code}{tries}"
                 raise
             target = urljoin(url, location)
             refusal = url_refusal(target, ctx.config)
