@@ -13,6 +13,7 @@ import os
 import pytest
 
 from connector import Connector
+from connector.config import ConfigError
 
 FILE_URL = "https://cdn.test/files/abc/fox.png"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -217,6 +218,8 @@ def test_an_http_error_names_the_url_not_fal_hints(conn, mocked, tmp_path):
 def test_download_dirs_setting_is_a_pathsep_list(tmp_path):
     env = {"FAL_CONNECTOR_DOWNLOAD_DIRS": os.pathsep.join(["/a", "/b c", ""])}
     assert Connector(environ=env, load_entry_points=False).config.download_dirs == ("/a", "/b c")
+    with pytest.raises(ConfigError, match="FAL_CONNECTOR_DOWNLOAD_DIRS"):
+        Connector(environ={"FAL_CONNECTOR_DOWNLOAD_DIRS": os.pathsep}, load_entry_points=False)
 
 
 def test_an_agent_without_download_dirs_cannot_download(conn, mocked, check_output, tmp_path):
