@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("action")
     p.add_argument("--input", default=None, metavar="JSON", help="inline JSON, @path/to/file.json, or - for stdin (default {})")
     p.add_argument("--follow", action="store_true", help="print progress (status, logs, retries) live on stderr")
+    p.add_argument("--download", default=None, metavar="DIR",
+                   help="save every file URL in the output's data under DIR and add local_path beside each url")
     p.set_defaults(func=cmd_run)
 
     p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", cli_emulator.EXAMPLE)
@@ -150,10 +152,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             output = conn.failed(args.action, exc)  # the action's own fields, as run() would give
         else:
             output = _run(conn, args, inputs)
+    failed_files: list[str] = []
+    if args.download is not None and output.get("success"):
+        from connector.result_files import save_result_files
+
+        failed_files = save_result_files(conn, output, args.download)
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
-    return 0 if output.get("success") else 1
+    for line in failed_files:
+        sys.stderr.write(f"fal-connector: not downloaded: {line}\n")
+    return 0 if output.get("success") and not failed_files else 1
 
 
 def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ _ENV = {
     "allowed_models": "FAL_CONNECTOR_ALLOWED_MODELS",
     "max_cost_usd": "FAL_CONNECTOR_MAX_COST_USD",
     "max_tool_result_bytes": "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES",
+    "download_dirs": "FAL_CONNECTOR_DOWNLOAD_DIRS",
 }
 
 # Hosts whose configured origin may receive the API key. jwks and cdn never do.
@@ -68,6 +69,9 @@ class Config(BaseModel):
     max_cost_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
     # Largest tool result (compact JSON bytes) call_tool and the MCP server return to an agent.
     max_tool_result_bytes: int = Field(100_000, ge=1024)
+    # Directories an agent's download_file may write into (the variable is os.pathsep-separated);
+    # None: agents may not download at all. run() and the CLI are not limited by it.
+    download_dirs: tuple[str, ...] | None = None
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -105,6 +109,17 @@ class Config(BaseModel):
             if not all(isinstance(p, str) and p.strip() for p in value):
                 raise ValueError("every pattern must be a non-empty string")
             return tuple(p.strip() for p in value)
+        return value
+
+    @field_validator("download_dirs", mode="before")
+    @classmethod
+    def _dirs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [d for d in value.split(os.pathsep) if d.strip()]
+        if isinstance(value, (list, tuple)):
+            if not value or not all(isinstance(d, str) and d.strip() for d in value):
+                raise ValueError(f"expected one or more directories, separated by {os.pathsep!r} in the variable")
+            return tuple(d.strip() for d in value)
         return value
 
     @property

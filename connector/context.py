@@ -31,6 +31,7 @@ class ActionContext:
         self.attempts = 0
         self._attempts_lock = threading.Lock()  # upload_file sends its parts from several threads
         self.cancelled = threading.Event()  # set when a stream() consumer went away
+        self.agent = False  # True for an agent's tool call (call_tool, MCP): path guardrails apply
         self._on_event = on_event
 
     # -- HTTP --------------------------------------------------------------------------

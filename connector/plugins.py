@@ -18,6 +18,7 @@ DEFAULT_PLUGINS = (
     "connector.default_plugins.webhooks",
     "connector.default_plugins.jobs",
     "connector.default_plugins.upload",
+    "connector.default_plugins.download",
     "connector.default_plugins.guardrails",
 )
 

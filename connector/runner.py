@@ -176,7 +176,7 @@ class Connector:
         except ActionError as exc:
             output = self.failed(found.id, exc)
         else:
-            output = self._run(found, inputs, on_event, cancelled)
+            output = self._run(found, inputs, on_event, cancelled, agent=True)
         return agent_output(found, output, self.config.max_tool_result_bytes)
 
     def failed(self, action: str, error: ActionError) -> dict[str, Any]:
@@ -188,8 +188,11 @@ class Connector:
             return _unknown_action(action, list(self._actions))
         return self._failure(found, error, ActionContext(self, found))
 
-    def _run(self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None) -> dict[str, Any]:
+    def _run(
+        self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None, *, agent: bool = False
+    ) -> dict[str, Any]:
         ctx = ActionContext(self, action, on_event)
+        ctx.agent = agent
         if cancelled is not None:
             ctx.cancelled = cancelled
         try:

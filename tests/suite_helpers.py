@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,7 @@ VALID_INPUTS: dict[str, dict[str, Any]] = {
     "subscribe": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "run_model": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
+    "download_file": {"url": "https://cdn.test/files/a.png", "dest": os.path.join(tempfile.gettempdir(), "fal-connector-fuzz", "")},
 }
 
 

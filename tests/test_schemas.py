@@ -53,6 +53,7 @@ EXPECTED_ACTIONS = {
     "subscribe": ["FAL_AI_SUBSCRIBE_ASYNC_JOB"],
     "run_model": ["FAL_AI_RUN_MODEL_SYNC"],
     "upload_file": ["FAL_AI_UPLOAD_FILE"],
+    "download_file": ["FAL_AI_DOWNLOAD_FILE"],
 }
 ACTIONS = list(EXPECTED_ACTIONS)
 
@@ -80,6 +81,7 @@ ACTION_FIELDS = {
     "subscribe": ["request_id", "status", "data", "logs", "metrics", "cancelled"],
     "run_model": ["data"],
     "upload_file": ["url", "size", "content_type"],
+    "download_file": ["path", "size", "sha256", "content_type", "url"],
 }
 ALWAYS_A_LIST = {"logs", "events"}
 
@@ -461,13 +463,13 @@ def test_manifest_behaviour_flags(action):
     assert action["retry"] == EXPECTED_RETRY[aid], f"{aid}: retry {action['retry']!r}, expected {EXPECTED_RETRY[aid]!r}"
     assert action["streaming"] is (aid in STREAMING), f"{aid}: streaming should be {aid in STREAMING}"
     ann = action["annotations"]
-    if action["retry"] == "read" and aid != "upload_file":
+    if action["retry"] == "read" and aid not in ("upload_file", "download_file"):
         assert ann["read_only"] and ann["idempotent"] and not ann["destructive"], f"{aid}: a read is read_only+idempotent"
     if action["retry"] == "billable":
         assert not ann["read_only"] and not ann["idempotent"], f"{aid}: billable work is neither read_only nor idempotent"
     if aid == "cancel_request":
         assert ann["destructive"] and ann["idempotent"] and not ann["read_only"]
-    if aid == "upload_file":
+    if aid in ("upload_file", "download_file"):
         assert not ann["read_only"]
     assert ann["open_world"], f"{aid}: every action talks to fal (verify_webhook may fetch the JWKS)"
     sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", action["description"].strip()) if s]
@@ -693,6 +695,13 @@ SAMPLES: dict[str, tuple[dict, dict]] = {
         bad("invalid input: path: no such file './missing.png'", failure("invalid_input", attempts=0),
             url=None, size=None, content_type=None),
     ),
+    "download_file": (
+        ok(path="/work/outputs/abc_photo.png", size=48213, sha256="ab" * 32, content_type="image/png",
+           url="https://v3.fal.media/files/rabbit/abc_photo.png"),
+        bad("GET https://v3.fal.media/files/x.png: the file is larger than the 1024 byte limit (max_bytes); not kept",
+            failure("invalid_response", 200, retryable=False, attempts=1), path=None, size=None, sha256=None,
+            content_type=None, url=None),
+    ),
 }
 SAMPLE_CASES = [(a, kind, SAMPLES[a][i]) for a in ACTIONS for i, kind in enumerate(("success", "failure"))]
 
@@ -770,6 +779,9 @@ GOOD: list[tuple[str, dict]] = [
     ("upload_file", {"data_base64": "iVBORw0KGgo=", "file_name": "photo.png", "content_type": "image/png"}),
     ("upload_file", {"data_base64": "", "file_name": "empty.txt", "content_type": "text/plain; charset=utf-8"}),
     ("upload_file", {"path": "notes.txt", "content_type": 'text/plain;charset="utf-8"'}),
+    ("download_file", {"url": "https://v3.fal.media/files/rabbit/abc_photo.png"}),
+    ("download_file", {"url": "http://127.0.0.1:8080/cdn/images/64x64/ff0000.png", "dest": "./out/", "overwrite": True,
+                       "max_bytes": 1, "timeout": 0.5}),
 ]
 
 BAD: list[tuple[str, dict, str]] = [
@@ -912,6 +924,17 @@ BAD: list[tuple[str, dict, str]] = [
     ("upload_file", {"data_base64": B64_OK, "file_name": "a\nb"}, "file_name"),
     ("upload_file", {"data_base64": B64_OK, "file_name": "f" * 256}, "file_name"),
     ("upload_file", {"path": "./a.png", "url": "https://example.com/a.png"}, "url"),
+    # download_file
+    ("download_file", {}, "url"),
+    ("download_file", {"url": "ftp://example.com/a.png"}, "url"),
+    ("download_file", {"url": "file:///etc/passwd"}, "url"),
+    ("download_file", {"url": "https://example.com/a b.png"}, "url"),
+    ("download_file", {"url": "https://example.com/a.png\n"}, "url"),
+    ("download_file", {"url": "https://example.com/a.png", "dest": ""}, "dest"),
+    ("download_file", {"url": "https://example.com/a.png", "max_bytes": 0}, "max_bytes"),
+    ("download_file", {"url": "https://example.com/a.png", "max_bytes": 1.5}, "max_bytes"),
+    ("download_file", {"url": "https://example.com/a.png", "timeout": 0}, "timeout"),
+    ("download_file", {"url": "https://example.com/a.png", "overwrite": "yes"}, "overwrite"),
 ]
 
 # Every action rejects an unknown field next to an otherwise valid input.

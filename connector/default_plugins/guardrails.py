@@ -20,11 +20,16 @@ The billable actions are those whose manifest ``retry`` class is ``billable``
 A refusal is ``failure.type: policy_denied`` naming the rule, ``attempts: 0``; ``detail`` says
 which rule, the model, and the patterns or the budget and the estimate.
 
+An agent's ``download_file`` (``call_tool``, the MCP server) may also write only inside
+``download_dirs`` / ``FAL_CONNECTOR_DOWNLOAD_DIRS`` (directories, ``os.pathsep``-separated);
+unset, agents cannot download at all. A refusal is ``policy_denied`` naming the setting.
+
 This hook runs first on every action, so with no guardrail configured it returns at once.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from fnmatch import fnmatchcase
@@ -41,6 +46,8 @@ _STATE_KEY = "guardrails.estimates"
 @hookimpl(tryfirst=True)
 def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
     config = context.config
+    if context.agent and action.id == "download_file":
+        _check_download_dir(action, inputs, config.download_dirs)
     if config.allowed_models is None and config.max_cost_usd is None:
         return None
     if action.spec.retry != "billable":
@@ -52,6 +59,24 @@ def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
         context.require_key()  # what the action itself would answer, before pricing is asked
         _check_budget(action, endpoint, config.max_cost_usd, context)
     return None  # allowed: the action runs as usual
+
+
+def _check_download_dir(action: Any, inputs: dict[str, Any], dirs: tuple[str, ...] | None) -> None:
+    """An agent's download lands only inside a configured directory (symlinks resolved)."""
+    from connector.default_plugins.download import target_path
+
+    path = os.path.realpath(target_path(inputs))
+    for folder in dirs or ():
+        root = os.path.realpath(folder)
+        if os.path.commonpath([root, path]) == root and path != root:
+            return
+    shown = os.pathsep.join(dirs) if dirs else "not set"
+    raise ActionError(
+        "policy_denied",
+        f"{action.id} refused: an agent may save files only inside FAL_CONNECTOR_DOWNLOAD_DIRS ({shown}; or "
+        f"Connector(download_dirs=...)), and {path!r} is not; nothing was sent",
+        detail={"rule": "download_dirs", "path": path, "download_dirs": list(dirs or ())},
+    )
 
 
 def _endpoint(action: Any, inputs: dict[str, Any]) -> str:

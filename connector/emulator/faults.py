@@ -14,7 +14,7 @@ from typing import Any
 
 ROUTES = frozenset({
     "submit", "status", "stream", "result", "cancel", "run", "models", "pricing", "estimate",
-    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "*",
+    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "file", "*",
 })
 # Connection faults: no response at all. *_before skip the work; *_after do it first.
 CONNECTION_ACTIONS = frozenset({"drop_before", "drop_after", "reset", "reset_after"})

@@ -119,7 +119,7 @@ def _cdn_route(emu: Any, method: str, segs: list[str]) -> Route:
     if segs == ["files", "upload", "multipart"] and method == "POST":
         return Route("multipart", st.multipart_create)
     if segs[:1] == ["images"] and method == "GET":
-        return Route(None, st.get_image)
+        return Route("file", st.get_image)
     if len(segs) >= 3 and segs[0] == "files":
         if len(segs) >= 6 and segs[3] == "multipart":
             file_path = "/cdn/" + "/".join(segs[:3])
@@ -128,7 +128,7 @@ def _cdn_route(emu: Any, method: str, segs: list[str]) -> Route:
             if len(segs) == 6 and method == "PUT":
                 return Route("multipart", lambda req: st.multipart_part(req, file_path, segs[4], segs[5]))
         elif len(segs) == 3 and method == "GET":
-            return Route(None, st.get_file)
+            return Route("file", st.get_file)
     return _not_found()
 
 

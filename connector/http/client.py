@@ -355,6 +355,70 @@ class HttpClient:
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
 
 
+def write_body(response: requests.Response, write: Callable[[bytes], Any], cap: int, deadline_at: float, limit_name: str) -> int:
+    """Stream a 2xx answer's (decoded) body into ``write``, chunk by chunk; the byte count.
+
+    For answers kept on disk rather than in memory (``download_file``): more than ``cap`` bytes
+    is ``invalid_response`` (not retryable: the same file stays too big), and the read stops at
+    ``deadline_at`` even if the server keeps sending, since every read returns what has arrived
+    (``read1``) instead of waiting for a full chunk. The response is closed in every case.
+    """
+    where = f"{response.request.method} {str(response.url).split('?')[0]}"
+
+    def too_big() -> ActionError:
+        return ActionError("invalid_response", f"{where}: the file is larger than the {cap} byte limit ({limit_name}); "
+                           "not kept", retryable=False, status_code=response.status_code)
+
+    size = 0
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise too_big()
+        while True:
+            try:
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if time.monotonic() >= deadline_at:  # the deadline watchdog cut the socket
+                    raise ActionError("timeout", f"{where}: the body did not finish in time ({size} bytes received)",
+                                      retryable=True, status_code=response.status_code) from None
+                kind = "timeout" if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)) else "connection_error"
+                raise ActionError(kind, f"{where}: the body broke off after {size} bytes ({type(exc).__name__})",
+                                  retryable=True, status_code=response.status_code) from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > cap:
+                raise too_big()
+            write(chunk)  # a local write error (disk full) is the caller's to report
+            if time.monotonic() > deadline_at:
+                raise ActionError("timeout", f"{where}: the body did not finish in time ({size} bytes received)",
+                                  retryable=True, status_code=response.status_code)
+    finally:
+        response.close()
+    return size
+
+
+def secrets_of(config: Config) -> list[str]:
+    """The whole key and its secret half, longest first, as texts to redact."""
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    return sorted((s for s in {key, key.partition(":")[2]} if len(s) >= 6), key=len, reverse=True)
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """``value`` (text, or JSON data) with every secret replaced by ``[redacted]``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, list):
+        return [redact(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
+    return value
+
+
 # Repeating cannot make an answer smaller: never retried, and not worth repeating later.
 _TOO_BIG = Verdict("invalid_response", False, False)
 

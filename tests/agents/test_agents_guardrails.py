@@ -191,9 +191,9 @@ def test_without_guardrails_the_hook_returns_at_once():
         def get(self, *args):
             raise AssertionError("the hook looked at the inputs")
 
-    context = SimpleNamespace(config=SimpleNamespace(allowed_models=None, max_cost_usd=None))
+    context = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=None, max_cost_usd=None))
     assert guardrails.execute_action(action=Untouchable(), inputs=Untouchable(), context=context) is None
     # Configured, a non-billable action is passed on without reading its inputs either.
-    configured = SimpleNamespace(config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0))
+    configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0))
     read = SimpleNamespace(spec=SimpleNamespace(retry="read"), id="get_models")
     assert guardrails.execute_action(action=read, inputs=Untouchable(), context=configured) is None

@@ -228,6 +228,7 @@ def test_big_body_streamed(emu, http, submit, wait_done):
     ("upload", lambda h, u: h.post(f"{u}/cdn/files/upload", data=b"x")),
     ("upload_initiate", lambda h, u: h.post(f"{u}/storage/upload/initiate?storage_type=gcs", json={})),
     ("multipart", lambda h, u: h.post(f"{u}/cdn/files/upload/multipart")),
+    ("file", lambda h, u: h.get(f"{u}/cdn/images/64x64/ff0000.png")),
     ("estimate", lambda h, u: h.post(f"{u}/v1/models/pricing/estimate", json={})),
     ("run", lambda h, u: h.post(f"{u}/run/fal-ai/echo", json={})),
     ("cancel", lambda h, u: h.put(f"{u}/fal-ai/echo/requests/x/cancel")),

@@ -9,7 +9,7 @@ more than one).
 The expected values are derived from the documented failure types and retry rules by the small table ``expect()`` below,
 not read from the connector's code:
 
-* retry classes: ``read`` (status, result, models, pricing, estimate, jwks: 5 retries),
+* retry classes: ``read`` (status, result, models, pricing, estimate, jwks, download: 5 retries),
   ``cancel`` (3 retries), ``billable`` (submit, run_model, subscribe's submit: 3 retries);
 * reads and cancel retry 408/429/5xx and connection problems (timeouts included);
 * billable retries only what fal cannot have enqueued: 429, and 502/503/504 without
@@ -31,7 +31,10 @@ from __future__ import annotations
 import email.utils
 import gc
 import http.server
+import os
+import shutil
 import socketserver
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -88,6 +91,9 @@ ACTIONS = [
     Act("estimate_pricing", "estimate", "read", "POST", lambda ctx: "/v1/models/pricing/estimate",
         lambda ctx: {"estimate_type": "historical_api_price", "endpoints": {"fal-ai/flux/dev": {"call_quantity": 2}}}),
     Act("get_jwks", "jwks", "read", "GET", lambda ctx: "/.well-known/jwks.json", lambda ctx: {}),
+    Act("download_file", "file", "read", "GET", lambda ctx: "/cdn/images/16x16/ff0000.png",
+        lambda ctx: {"url": f"{ctx.emu.url}/cdn/images/16x16/ff0000.png", "dest": os.path.join(ctx.files, "f.png"),
+                     "overwrite": True, "max_bytes": CAP}),
 ]
 
 
@@ -142,6 +148,8 @@ def expect(act: Act, fault: Fault) -> Expect:
     billable = act.cls == "billable"
     all_attempts = retries + 1
     k = fault.kind
+    if act.id == "download_file" and k in ("bad_body", "empty_body", "short_body", "too_big"):
+        return expect_download(k)
     if k == "rate_limited_retry":  # 429: retried by every class (fal rejects before enqueueing)
         ra = RA if "seconds" in fault.name else 0.0  # a past HTTP date means "now"
         return Expect("rate_limited", True, all_attempts, retry_after=ra, min_elapsed=retries * ra, status_code=429)
@@ -188,6 +196,15 @@ def expect(act: Act, fault: Fault) -> Expect:
     raise AssertionError(k)
 
 
+def expect_download(kind: str) -> Expect:
+    """download_file keeps bytes, it does not parse them: any complete 200 body is the file."""
+    if kind == "short_body":  # the body broke off after the answer came: reported, not re-fetched
+        return Expect("connection_error", True, 1)
+    if kind == "too_big":  # over max_bytes on its Content-Length: the same file stays too big
+        return Expect("invalid_response", False, 1, status_code=200)
+    return Expect(None, attempts=1)
+
+
 # -- fixtures --------------------------------------------------------------------------------
 
 
@@ -200,6 +217,7 @@ class Ctx:
                                   backoff_max=0.02, max_response_bytes=CAP)
         self.run_timeout = DEADLINE
         self.target: str | None = None  # a row's own job, instead of the completed one
+        self.files = tempfile.mkdtemp(prefix="fal-matrix-")  # download_file's destination
         job = self.conn.run("add_request_to_queue", {"app_id": "fal-ai/echo", "data": {"x": 0}})
         assert job["success"], job["error"]
         self.request_id = job["request_id"]
@@ -221,6 +239,7 @@ def ctx():
     yield c
     c.conn.close()
     c.emu.stop()
+    shutil.rmtree(c.files, ignore_errors=True)
 
 
 @pytest.fixture

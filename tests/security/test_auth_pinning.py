@@ -250,3 +250,21 @@ def test_module_level_webhook_helper_fetches_jwks_without_key_or_redirects(emu, 
     assert recorder.seen == []
     jwks_requests = [h for _, t, h in list(emu.requests_log) if t.startswith("/.well-known/jwks.json")]
     assert jwks_requests and all("Authorization" not in h for h in jwks_requests)
+
+
+def test_download_file_never_sends_the_key_even_on_the_keyed_origin(emu, conn, recorder, tmp_path):
+    """The emulator's file URLs share the origin that receives the key for every other action;
+    downloading one (through a same-origin redirect) sends no Authorization at all, and a
+    redirect to another plain-http host is refused, not followed."""
+    image = f"{emu.url}/cdn/images/32x32/00ff00.png"
+    emu.faults.add("file", status=302, headers={"Location": "/cdn/images/32x32/00ff00.png?hop=2"}, path="hop=1")
+    before = len(emu.requests_log)
+    out = conn.run("download_file", {"url": image + "?hop=1", "dest": str(tmp_path / "a.png")})
+    assert out["success"], out["error"]
+    gets = list(emu.requests_log)[before:]
+    assert [t for _, t, _ in gets] == ["/cdn/images/32x32/00ff00.png?hop=1", "/cdn/images/32x32/00ff00.png?hop=2"]
+    assert all("Authorization" not in headers for _, _, headers in gets)
+    emu.faults.add("file", status=302, headers={"Location": f"{recorder.url}/steal"}, path="hop=3")
+    out = conn.run("download_file", {"url": image + "?hop=3", "dest": str(tmp_path / "b.png")})
+    assert out["failure"]["type"] == "invalid_response" and "redirected to" in out["error"]
+    assert recorder.seen == []
