@@ -163,7 +163,9 @@ def _progress(event: dict[str, Any]) -> None:
         for entry in status.get("logs") or []:
             sys.stderr.write(f"    log: {entry.get('message')}\n")
     elif kind == "retrying":
-        sys.stderr.write(f"[{event['action']}] retrying in {event['wait']}s: {event['reason']}\n")
+        from connector.http.retry import retry_message
+
+        sys.stderr.write(f"[{event['action']}] {retry_message(event)}\n")
     elif kind in ("submitted", "cancelling"):
         sys.stderr.write(f"[{event['action']}] {kind} {event.get('request_id', '')}\n")
     sys.stderr.flush()
