@@ -56,7 +56,9 @@ def event_lines(event: dict[str, Any], seen: Seen) -> list[str]:
                 lines.append(f"    log: {entry.get('message')}")
         return lines
     if kind == "retrying":
-        return [f"{prefix}retrying in {event['wait']}s: {event['reason']}"]
+        from connector.http.retry import retry_message
+
+        return [f"{prefix}{retry_message(event)}"]
     if kind in ("submitted", "cancelling"):
         return [f"{prefix}{kind} {event.get('request_id', '')}"]
     if kind == "upload_fallback":

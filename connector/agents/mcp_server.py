@@ -99,7 +99,9 @@ def progress_message(event: dict[str, Any]) -> str | None:
     if kind == "submitted":
         return f"submitted: request_id {event.get('request_id')}"
     if kind == "retrying":
-        return f"retrying in {event.get('wait')} s: {event.get('reason')}"
+        from connector.http.retry import retry_message
+
+        return retry_message(event)
     if kind == "cancelling":
         return f"timeout reached: cancelling request {event.get('request_id')}"
     if kind == "upload_fallback":

@@ -33,6 +33,7 @@ from requests.utils import get_environ_proxies
 from connector.config import Config, origin_of
 from connector.errors import ActionError, HTTPStatusError, TransportError
 from connector.http import deadline
+from connector.http.diagnose import diagnose
 from connector.http.retry import RetryPolicy, Verdict, classify_exception, classify_status, connection_never_opened, parse_retry_after
 from connector.redaction import Redactor
 from connector.strict_json import parse_json
@@ -138,8 +139,13 @@ class HttpClient:
             return bool(time.monotonic() + state.upcoming_sleep > deadline_at)
 
         def before_sleep(state: Any) -> None:
+            # Told before the wait, so a caller following along sees why nothing happens yet.
             exc = state.outcome.exception()
-            on_retry({"type": "retrying", "attempt": state.attempt_number, "wait": round(state.upcoming_sleep, 3), "reason": exc.error.message})
+            on_retry({
+                "type": "retrying", "attempt": state.attempt_number, "next_attempt": state.attempt_number + 1,
+                "max_attempts": policy.max_retries + 1, "wait": round(state.upcoming_sleep, 3),
+                "failure_type": exc.error.type, "status_code": exc.error.status_code, "reason": exc.error.message,
+            })
             log.debug("retrying %s %s in %.2fs: %s", request.method, request.url, state.upcoming_sleep, exc.error.message)
 
         retrying = Retrying(
@@ -337,21 +343,21 @@ class HttpClient:
     @staticmethod
     def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None) -> TransportError:
         where = f"{request.method} {request.url.split('?')[0]}"
-        reason = type(exc).__name__
+        cause = diagnose(exc, request.url)  # what failed, and at which host:port
         if verdict.type == "outcome_unknown":
             message = (
-                f"{where}: the request was sent but no complete answer came back ({reason}); fal may have "
+                f"{where}: the request was sent but no complete answer came back ({cause}); fal may have "
                 "accepted it — check your requests (or the webhook) before resubmitting"
             )
         elif verdict.type == "timeout":
-            message = f"{where}: no answer within the read timeout ({reason})"
+            message = f"{where}: no answer within the read timeout ({cause})"
         elif isinstance(exc, requests.exceptions.SSLError):
             message = (
-                f"{where}: the TLS handshake failed ({reason}: the certificate did not verify or the connection "
-                "is not TLS); to trust a private CA set REQUESTS_CA_BUNDLE — verification cannot be turned off"
+                f"{where}: {cause} (the certificate did not verify or the connection is not TLS); to trust a "
+                "private CA set REQUESTS_CA_BUNDLE — verification cannot be turned off"
             )
         else:
-            message = f"{where}: could not connect or the connection dropped ({reason})"
+            message = f"{where}: {cause}"
         return TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id)
 
 
