@@ -123,11 +123,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print(_failure("invalid_input", str(exc)))
         return 1
-    output = conn.run(args.action, inputs, on_event=_progress if args.follow else None)
-    _print(output)
-    if not output.get("success"):
-        sys.stderr.write(f"fal-connector: {output.get('error')}\n")
-    return 0 if output.get("success") else 1
+    from connector.interrupt import run_until_signal
+
+    # SIGINT/SIGTERM cancel a job the action submitted; the output is printed either way.
+    _output, code = run_until_signal(conn, args.action, inputs, on_event=_progress if args.follow else None, write=_print)
+    return code
 
 
 def _read_input(raw: str | None) -> tuple[Any, str | None]:
