@@ -144,34 +144,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         conn = _connector()
     except ConfigError as exc:
-        output = _config_failure(args.action, str(exc))
-    else:
-        try:
-            inputs = _read_input(args.input)
-        except InvalidInputError as exc:
-            output = conn.failed(args.action, exc)  # the action's own fields, as run() would give
-        else:
-            output = _run(conn, args, inputs)
-    failed_files: list[str] = []
-    if args.download is not None and output.get("success"):
-        from connector.result_files import save_result_files
+        return _report(_config_failure(args.action, str(exc)))
+    try:
+        inputs = _read_input(args.input)
+    except InvalidInputError as exc:
+        return _report(conn.failed(args.action, exc))  # the action's own fields, as run() would give
+    return _run(conn, args, inputs)
 
-        failed_files = save_result_files(conn, output, args.download)
+
+def _report(output: dict[str, Any]) -> int:
     _print(output)
     if not output.get("success"):
         sys.stderr.write(f"fal-connector: {output.get('error')}\n")
+    return 0 if output.get("success") else 1
+
+
+def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> int:
+    """Run the action; SIGINT/SIGTERM cancel a job it submitted, and the output is printed either way."""
+    import contextlib
+
+    from connector.cli_progress import Follower, follow_inputs
+    from connector.interrupt import run_until_signal
+
+    failed_files: list[str] = []
+
+    def write(output: dict[str, Any]) -> None:
+        if args.download is not None and output.get("success"):
+            from connector.result_files import save_result_files
+
+            failed_files.extend(save_result_files(conn, output, args.download))
+        _print(output)
+
+    with contextlib.ExitStack() as stack:
+        on_event = None
+        if args.follow:
+            on_event = stack.enter_context(Follower(sys.stderr, args.action))
+            inputs = follow_inputs(conn.action(args.action), inputs)
+        _output, code = run_until_signal(conn, args.action, inputs, on_event=on_event, write=write)
     for line in failed_files:
         sys.stderr.write(f"fal-connector: not downloaded: {line}\n")
-    return 0 if output.get("success") and not failed_files else 1
-
-
-def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> dict[str, Any]:
-    if not args.follow:
-        return dict(conn.run(args.action, inputs))
-    from connector.cli_progress import Follower, follow_inputs
-
-    with Follower(sys.stderr, args.action) as follower:
-        return dict(conn.run(args.action, follow_inputs(conn.action(args.action), inputs), on_event=follower))
+    return 1 if failed_files else code
 
 
 def _config_failure(action: str, message: str) -> dict[str, Any]:

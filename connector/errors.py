@@ -35,6 +35,7 @@ FAILURE_TYPES = frozenset(
         "http_error",
         "signature_invalid",
         "policy_denied",
+        "cancelled",
     }
 )
 

@@ -119,12 +119,15 @@ class Connector:
 
     # -- running -----------------------------------------------------------------------
 
-    def run(self, action: str, inputs: Any = None, *, on_event: EventSink | None = None) -> dict[str, Any]:
-        """Run an action; always returns its output object, never raises for input or network."""
+    def run(
+        self, action: str, inputs: Any = None, *, on_event: EventSink | None = None, cancelled: threading.Event | None = None
+    ) -> dict[str, Any]:
+        """Run an action; always returns its output object, never raises for input or network.
+        Setting ``cancelled`` asks a following action to stop."""
         found = self.action(action)
         if found is None:
             return _unknown_action(action, list(self._actions))
-        return self._run(found, {} if inputs is None else inputs, on_event, None)
+        return self._run(found, {} if inputs is None else inputs, on_event, cancelled)
 
     def stream(self, action: str, inputs: Any = None) -> Iterator[dict[str, Any]]:
         """Yield the action's status events as they arrive; ends quietly on failure."""

@@ -34,7 +34,7 @@ FAILURE_TYPES = {
     "invalid_input", "unknown_action", "missing_credentials", "auth_error", "not_found",
     "rate_limited", "timeout", "connection_error", "server_error", "model_error", "not_ready",
     "already_completed", "outcome_unknown", "invalid_response", "http_error", "signature_invalid",
-    "policy_denied",
+    "policy_denied", "cancelled",
 }
 
 

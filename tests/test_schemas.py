@@ -250,7 +250,7 @@ def test_common_has_the_shared_definitions():
         "invalid_input", "unknown_action", "missing_credentials", "auth_error", "not_found",
         "rate_limited", "timeout", "connection_error", "server_error", "model_error", "not_ready",
         "already_completed", "outcome_unknown", "invalid_response", "http_error", "signature_invalid",
-        "policy_denied",
+        "policy_denied", "cancelled",
     }
     assert failure_types == contract_types, f"failure_type differs: {sorted(failure_types ^ contract_types)}"
     failure = DEFS["failure"]

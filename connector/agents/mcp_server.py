@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import threading
 from typing import Any
 
+from connector.inflight import InFlight
 from connector.strict_json import dumps
 
 CANCEL_BUDGET = 15.0  # seconds the cancel of an abandoned job may take
@@ -40,48 +40,6 @@ INSTRUCTIONS = (
     "result has success, a one-line error and a failure object (failure.type, failure.retryable); billable "
     "calls are never retried blindly (outcome_unknown means check before resubmitting). Files come back as URLs."
 )
-
-
-class _Call:
-    """What one tool call has submitted, shared by the worker thread and the event loop."""
-
-    def __init__(self, action: Any, arguments: Any) -> None:
-        self.action = action
-        self.app_id = arguments.get("app_id") if isinstance(arguments, dict) else None
-        self.cancelled = threading.Event()
-        self.request_id: str | None = None
-        self.cancel_sent = False
-        self._lock = threading.Lock()
-
-    def submitted(self, request_id: Any) -> bool:
-        """Record a submitted job; True when the call was already cancelled (cancel it now)."""
-        with self._lock:
-            if isinstance(request_id, str) and self.request_id is None:
-                self.request_id = request_id
-            return self._claim()
-
-    def cancel(self) -> str | None:
-        """Mark the call cancelled; the request id to cancel at fal, if one is known and not yet cancelled."""
-        with self._lock:
-            self.cancelled.set()
-            return self.request_id if self._claim() else None
-
-    def _claim(self) -> bool:
-        if self.cancelled.is_set() and self.request_id is not None and not self.cancel_sent:
-            self.cancel_sent = True
-            return True
-        return False
-
-
-def cancel_job(connector: Any, call: _Call) -> None:
-    """Ask fal to cancel the job a cancelled call submitted (blocking; never raises)."""
-    if not call.app_id or not call.request_id:
-        return
-    try:
-        out = connector.run("cancel_request", {"app_id": call.app_id, "request_id": call.request_id})
-        connector.log.info("MCP call cancelled: cancel of %s: %s", call.request_id, out.get("cancel_status") or out.get("error"))
-    except Exception:  # a cancel is best effort; never let it break the server
-        connector.log.warning("MCP call cancelled: cancel of %s failed", call.request_id, exc_info=True)
 
 
 def progress_message(event: dict[str, Any]) -> str | None:
@@ -130,7 +88,7 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
         name = params.name
         arguments = params.arguments if params.arguments is not None else {}
         action = find_action(connector, name)
-        call = _Call(action, arguments)
+        flight = InFlight(connector, action, arguments)
         progress = [0.0]
 
         async def report(message: str) -> None:
@@ -138,10 +96,8 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
             await ctx.session.report_progress(progress[0], None, message)
 
         def on_event(event: dict[str, Any]) -> None:  # in the worker thread
-            if event.get("type") == "submitted" and call.submitted(event.get("request_id")):
-                cancel_job(connector, call)
             message = progress_message(event)
-            if message is None or call.cancelled.is_set():
+            if message is None or flight.cancelled.is_set():
                 return
             try:
                 anyio.from_thread.run(report, message)
@@ -149,18 +105,16 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
                 connector.log.debug("progress notification not sent", exc_info=True)
 
         def work() -> dict[str, Any]:
-            output: dict[str, Any] = connector.call_tool(name, arguments, on_event=on_event, cancelled=call.cancelled)
-            # A queue submit that returned after the call was cancelled: cancel that job too.
-            if action is not None and action.spec.retry == "billable" and output.get("success") and call.submitted(output.get("request_id")):
-                cancel_job(connector, call)
+            output: dict[str, Any] = connector.call_tool(name, arguments, on_event=flight.watch(on_event), cancelled=flight.cancelled)
+            flight.finish(output)  # a queue submit that returned after the call was cancelled: cancel that job too
             return output
 
         try:
             output = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
-            if call.cancel() is not None:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_BUDGET):
-                    await anyio.to_thread.run_sync(cancel_job, connector, call, abandon_on_cancel=True)
+            flight.stop()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(flight.wait_cancel, CANCEL_BUDGET, abandon_on_cancel=True)
             raise
         tool = action.id if action is not None else str(name)
         body = dumps(output) if text == "json" else summary(tool, output)

@@ -34,6 +34,8 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     progress = None
     try:
         progress = follow_job(ctx, app, request_id, logs=logs, deadline_at=deadline_at)
+        if ctx.cancelled.is_set() and not progress.completed:
+            raise ActionError("cancelled", f"stopped by the caller while request {request_id} was {(progress.last or {}).get('status', 'queued')}")
         ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
         if progress.last and progress.last["job_error"]:
             raise _job_failed(ctx, ids, progress.last)
