@@ -99,9 +99,16 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Exchange]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._compact_at = 1024
 
     def arm(self, exchange: Exchange) -> None:
         with self._cond:
+            if len(self._heap) >= self._compact_at:
+                # Most entries finished long before their deadline: drop them in one sweep
+                # (amortised), so thousands of calls a second do not pile up a minute of entries.
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._compact_at = max(1024, 2 * len(self._heap))
             heapq.heappush(self._heap, (exchange.deadline_at, next(self._seq), exchange))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fal-connector-deadlines", daemon=True)

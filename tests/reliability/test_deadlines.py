@@ -150,3 +150,12 @@ def test_a_later_call_on_the_same_connector_is_not_cut(emu: Emulator, conn: Any)
     time.sleep(DEADLINE + 0.3)  # every earlier deadline has passed
     out, _took = _timed(conn, "get_request_status", {"app_id": APP, "request_id": request_id})
     assert out["success"], out
+
+
+def test_finished_exchanges_do_not_pile_up() -> None:
+    from connector.http import deadline
+
+    for _ in range(20_000):
+        with deadline.exchange(time.monotonic() + 60):
+            pass
+    assert len(deadline.WATCHDOG._heap) < 5_000
