@@ -40,7 +40,8 @@ VALID_INPUTS: dict[str, dict[str, Any]] = {
     "subscribe": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "run_model": {"app_id": "fal-ai/flux/dev", "data": {"prompt": "a fox"}, "timeout": 2},
     "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
-    "download_file": {"url": "https://cdn.test/files/a.png", "dest": os.path.join(tempfile.gettempdir(), "fal-connector-fuzz", "")},
+    "download_file": {"url": "https://cdn.test/files/a.png", "dest": os.path.join(tempfile.gettempdir(), "fal-connector-fuzz", ""),
+                      "overwrite": True},  # valid again after a test has saved the file there
 }
 
 

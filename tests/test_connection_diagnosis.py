@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 from typing import Any
 
 import pytest
@@ -140,11 +141,12 @@ def test_retrying_events_come_before_each_wait(make_conn, mocked):
 
 
 def test_follow_prints_each_retry(make_conn, mocked, capsys):
-    from connector import cli
+    from connector import cli_progress
 
     conn = make_conn(max_retries=1)
     conn.http.sleep = lambda seconds: None
     mocked.get(STATUS_URL, status=503, headers={"x-fal-request-id": "r"}, json={"detail": "busy"})
-    conn.run(*STATUS, on_event=cli._progress)
+    with cli_progress.Follower(sys.stderr, STATUS[0], live=False) as follower:
+        conn.run(*STATUS, on_event=follower)
     err = capsys.readouterr().err
     assert "retrying (attempt 2/2) in" in err and "after server_error" in err and "HTTP 503" in err
