@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,
                                      epilog=cli_help.EXAMPLES[None], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {cli_help.version()}")
+    parser.add_argument("--version", action=cli_help.VersionAction)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=cli_help.VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = functools.partial(cli_help.command, sub)

@@ -47,3 +47,19 @@ def version() -> str:
         from connector import __version__
 
         return __version__
+
+
+class VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: reading the package metadata costs a plain
+    run ~30 ms of start-up."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import sys
+
+        sys.stdout.write(f"{parser.prog} {version()}\n")  # on stdout, as argparse's own version action
+        parser.exit()
+
