@@ -197,6 +197,6 @@ def test_without_guardrails_the_hook_returns_at_once():
     context = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=None, max_cost_usd=None, upload_dirs=None))
     assert guardrails.execute_action(action=Untouchable(), inputs=Untouchable(), context=context) is None
     # Configured, a non-billable action is passed on without reading its inputs either.
-    configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0))
+    configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0, upload_dirs=None))
     read = SimpleNamespace(spec=SimpleNamespace(retry="read"), id="get_models")
     assert guardrails.execute_action(action=read, inputs=Untouchable(), context=configured) is None
