@@ -30,6 +30,7 @@ _ENV = {
     "max_cost_usd": "FAL_CONNECTOR_MAX_COST_USD",
     "max_tool_result_bytes": "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES",
     "download_dirs": "FAL_CONNECTOR_DOWNLOAD_DIRS",
+    "upload_dirs": "FAL_CONNECTOR_UPLOAD_DIRS",
 }
 
 # Hosts whose configured origin may receive the API key. jwks and cdn never do.
@@ -72,6 +73,9 @@ class Config(BaseModel):
     # Directories an agent's download_file may write into (the variable is os.pathsep-separated);
     # None: agents may not download at all. run() and the CLI are not limited by it.
     download_dirs: tuple[str, ...] | None = None
+    # Directories upload_file may read a local path from (the variable is os.pathsep-separated).
+    # Set, it binds every caller; None: agents may not upload local paths, run() and the CLI may.
+    upload_dirs: tuple[str, ...] | None = None
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -111,7 +115,7 @@ class Config(BaseModel):
             return tuple(p.strip() for p in value)
         return value
 
-    @field_validator("download_dirs", mode="before")
+    @field_validator("download_dirs", "upload_dirs", mode="before")
     @classmethod
     def _dirs(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -7,10 +7,9 @@ into the structured output, and check the output against its schema before retur
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from connector.config import Config
@@ -19,11 +18,10 @@ from connector.errors import ActionError, InvalidInputError
 from connector.http.client import HttpClient
 from connector.models import Action
 from connector.plugins import get_plugin_manager
+from connector.status_stream import StatusStream
 from connector.validation import check_input, field_path
 
 log = logging.getLogger("connector")
-
-_END = object()
 
 
 class Connector:
@@ -129,30 +127,20 @@ class Connector:
             return _unknown_action(action, list(self._actions))
         return self._run(found, {} if inputs is None else inputs, on_event, cancelled)
 
-    def stream(self, action: str, inputs: Any = None) -> Iterator[dict[str, Any]]:
-        """Yield the action's status events as they arrive; ends quietly on failure."""
+    def stream(self, action: str, inputs: Any = None) -> StatusStream:
+        """Iterate the action's status events as they arrive; never raises. After the loop,
+        ``.output`` is the action's output, which says why a stream yielded nothing (bad
+        input, an unknown request id, an action that does not stream); a failure is also
+        logged as a warning."""
         found = self.action(action)
-        if found is None or not found.spec.streaming:
-            return
-        events: queue.Queue[Any] = queue.Queue()
-        cancelled = threading.Event()
-
-        def on_event(event: dict[str, Any]) -> None:
-            if event["type"] == "status":
-                events.put(event["status"])
-
-        def work() -> None:
-            try:
-                self._run(found, {} if inputs is None else inputs, on_event, cancelled)
-            finally:
-                events.put(_END)
-
-        threading.Thread(target=work, name=f"fal-connector-stream-{found.id}", daemon=True).start()
-        try:
-            while (item := events.get()) is not _END:
-                yield item
-        finally:
-            cancelled.set()  # the consumer stopped early: let the worker wind down
+        if found is None:
+            return StatusStream(None, output=_unknown_action(action, list(self._actions)))
+        if not found.spec.streaming:
+            streams = ", ".join(a.id for a in self._actions.values() if a.spec.streaming)
+            problem = InvalidInputError("action", f"{found.id} does not stream status events (use run()); Connector.stream() takes {streams}")
+            return StatusStream(None, output=self.failed(found.id, problem))
+        payload = {} if inputs is None else inputs
+        return StatusStream(lambda on_event, cancelled: self._run(found, payload, on_event, cancelled), name=found.id)
 
     # -- agent platforms (connector.agents) ----------------------------------------------
 

@@ -20,9 +20,17 @@ The billable actions are those whose manifest ``retry`` class is ``billable``
 A refusal is ``failure.type: policy_denied`` naming the rule, ``attempts: 0``; ``detail`` says
 which rule, the model, and the patterns or the budget and the estimate.
 
-An agent's ``download_file`` (``call_tool``, the MCP server) may also write only inside
-``download_dirs`` / ``FAL_CONNECTOR_DOWNLOAD_DIRS`` (directories, ``os.pathsep``-separated);
-unset, agents cannot download at all. A refusal is ``policy_denied`` naming the setting.
+Local paths are limited to configured directories (``os.pathsep``-separated in the variables;
+a path is resolved, symlinks followed, and must fall inside one of them):
+
+``download_dirs`` / ``FAL_CONNECTOR_DOWNLOAD_DIRS``
+    where an agent's ``download_file`` (``call_tool``, the MCP server) may write; unset, agents
+    cannot download at all. ``run()`` and the CLI are not limited by it.
+``upload_dirs`` / ``FAL_CONNECTOR_UPLOAD_DIRS``
+    where ``upload_file``'s ``path`` may be read from. Set, it binds every caller; unset, agents
+    may upload only ``data_base64`` (no local path) and ``run()`` and the CLI read any path.
+
+A refusal is ``policy_denied`` naming the setting; nothing is read or sent.
 
 This hook runs first on every action, so with no guardrail configured it returns at once.
 """
@@ -47,7 +55,13 @@ _STATE_KEY = "guardrails.estimates"
 def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
     config = context.config
     if context.agent and action.id == "download_file":
-        _check_download_dir(action, inputs, config.download_dirs)
+        from connector.default_plugins.download import target_path
+
+        _require_inside(action, target_path(inputs), config.download_dirs, "download_dirs", "an agent may save files")
+    if (context.agent or config.upload_dirs is not None) and action.id == "upload_file" and inputs.get("path") is not None:
+        who = "an agent may upload local files" if context.agent else "upload_file may read local files"
+        hint = " (send the bytes as data_base64 instead)" if config.upload_dirs is None else ""
+        _require_inside(action, str(inputs["path"]), config.upload_dirs, "upload_dirs", who, hint)
     if config.allowed_models is None and config.max_cost_usd is None:
         return None
     if action.spec.retry != "billable":
@@ -61,21 +75,24 @@ def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
     return None  # allowed: the action runs as usual
 
 
-def _check_download_dir(action: Any, inputs: dict[str, Any], dirs: tuple[str, ...] | None) -> None:
-    """An agent's download lands only inside a configured directory (symlinks resolved)."""
-    from connector.default_plugins.download import target_path
-
-    path = os.path.realpath(target_path(inputs))
-    for folder in dirs or ():
-        root = os.path.realpath(folder)
+def _require_inside(action: Any, given: str, dirs: tuple[str, ...] | None, rule: str, who: str, hint: str = "") -> None:
+    """``given`` (resolved, symlinks followed) must fall strictly inside one of ``dirs``; no
+    ``dirs`` refuses every path. ``rule`` names the setting (``download_dirs``, ``upload_dirs``)."""
+    try:
+        path = os.path.realpath(given)
+        roots = [os.path.realpath(folder) for folder in dirs or ()]
+    except (ValueError, UnicodeError):  # a NUL byte or an unencodable name: no such file anyway
+        path, roots = given, []
+    for root in roots:
         if os.path.commonpath([root, path]) == root and path != root:
             return
+    setting = f"FAL_CONNECTOR_{rule.upper()}"
     shown = os.pathsep.join(dirs) if dirs else "not set"
     raise ActionError(
         "policy_denied",
-        f"{action.id} refused: an agent may save files only inside FAL_CONNECTOR_DOWNLOAD_DIRS ({shown}; or "
-        f"Connector(download_dirs=...)), and {path!r} is not; nothing was sent",
-        detail={"rule": "download_dirs", "path": path, "download_dirs": list(dirs or ())},
+        f"{action.id} refused: {who} only inside {setting} ({shown}; or Connector({rule}=...)), "
+        f"and {path!r} is not{hint}; nothing was read or sent",
+        detail={"rule": rule, "path": path, rule: list(dirs or ())},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from types import SimpleNamespace
 
@@ -170,6 +171,8 @@ def test_configuration_from_the_environment():
     ({"FAL_CONNECTOR_MAX_COST_USD": "nan"}, "FAL_CONNECTOR_MAX_COST_USD"),
     ({"FAL_CONNECTOR_MAX_COST_USD": "cheap"}, "FAL_CONNECTOR_MAX_COST_USD"),
     ({"FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES": "10"}, "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES"),
+    ({"FAL_CONNECTOR_DOWNLOAD_DIRS": os.pathsep}, "FAL_CONNECTOR_DOWNLOAD_DIRS"),
+    ({"FAL_CONNECTOR_UPLOAD_DIRS": os.pathsep}, "FAL_CONNECTOR_UPLOAD_DIRS"),
 ])
 def test_bad_configuration_names_the_setting(env, name):
     with pytest.raises(ConfigError, match=name):
@@ -191,9 +194,9 @@ def test_without_guardrails_the_hook_returns_at_once():
         def get(self, *args):
             raise AssertionError("the hook looked at the inputs")
 
-    context = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=None, max_cost_usd=None))
+    context = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=None, max_cost_usd=None, upload_dirs=None))
     assert guardrails.execute_action(action=Untouchable(), inputs=Untouchable(), context=context) is None
     # Configured, a non-billable action is passed on without reading its inputs either.
-    configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0))
+    configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0, upload_dirs=None))
     read = SimpleNamespace(spec=SimpleNamespace(retry="read"), id="get_models")
     assert guardrails.execute_action(action=read, inputs=Untouchable(), context=configured) is None
