@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_usage(sys.stderr)
         return 2
-    from connector import cli_logging
+    if args.verbose:
+        from connector import cli_logging  # only when asked: a plain run starts faster
 
-    cli_logging.configure(args.verbose)
+        cli_logging.configure(args.verbose)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -163,7 +164,6 @@ def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> int:
     """Run the action; SIGINT/SIGTERM cancel a job it submitted, and the output is printed either way."""
     import contextlib
 
-    from connector.cli_progress import Follower, follow_inputs
     from connector.interrupt import run_until_signal
 
     failed_files: list[str] = []
@@ -178,6 +178,8 @@ def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> int:
     with contextlib.ExitStack() as stack:
         on_event = None
         if args.follow:
+            from connector.cli_progress import Follower, follow_inputs
+
             on_event = stack.enter_context(Follower(sys.stderr, args.action))
             inputs = follow_inputs(conn.action(args.action), inputs)
         _output, code = run_until_signal(conn, args.action, inputs, on_event=on_event, write=write)

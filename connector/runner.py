@@ -10,7 +10,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.config import Config
 from connector.context import ActionContext, EventSink
@@ -18,8 +18,10 @@ from connector.errors import ActionError, InvalidInputError
 from connector.http.client import HttpClient
 from connector.models import Action
 from connector.plugins import get_plugin_manager
-from connector.status_stream import StatusStream
 from connector.validation import check_input, field_path
+
+if TYPE_CHECKING:
+    from connector.status_stream import StatusStream
 
 log = logging.getLogger("connector")
 
@@ -132,6 +134,8 @@ class Connector:
         ``.output`` is the action's output, which says why a stream yielded nothing (bad
         input, an unknown request id, an action that does not stream); a failure is also
         logged as a warning."""
+        from connector.status_stream import StatusStream  # only streaming callers pay for its import
+
         found = self.action(action)
         if found is None:
             return StatusStream(None, output=_unknown_action(action, list(self._actions)))
