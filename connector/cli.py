@@ -192,12 +192,12 @@ def _config_failure(action: str, message: str) -> dict[str, Any]:
     """The output of ``run`` when the settings are unusable (so there is no Connector): a
     built-in action's fields at their defaults, so it still fits that action's output schema."""
     from connector.manifest import load_manifest
+    from connector.models import output_defaults
 
     fields: dict[str, Any] = {}
     for spec in load_manifest():
         if action == spec.id or action in spec.aliases:
-            props = spec.output_schema.get("properties", {})
-            fields = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
+            fields = output_defaults(spec.output_schema)
     output = {**fields, **_failure("invalid_input", message)}
     output["failure"]["detail"] = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
     return output

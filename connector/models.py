@@ -79,9 +79,14 @@ class Action:
         )
         self.input_validator = SchemaValidator(self.spec.input_schema)
         self.output_validator = SchemaValidator(self.spec.output_schema)
-        props = self.spec.output_schema.get("properties", {})
-        self.output_defaults = {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
+        self.output_defaults = output_defaults(self.spec.output_schema)
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+
+def output_defaults(output_schema: dict[str, Any]) -> dict[str, Any]:
+    """Every field of an output schema at its default: the base of every output, failures included."""
+    props = output_schema.get("properties", {})
+    return {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
