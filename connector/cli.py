@@ -154,9 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report(output: dict[str, Any]) -> int:
-    _print(output)
-    if not output.get("success"):
-        sys.stderr.write(f"fal-connector: {output.get('error')}\n")
+    from connector.interrupt import report
+
+    report(_print, output)
     return 0 if output.get("success") else 1
 
 

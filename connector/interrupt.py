@@ -38,7 +38,7 @@ def run_until_signal(connector: Any, name: str, inputs: Any, *, on_event: EventS
     action = connector.action(name)
     if action is None or threading.current_thread() is not threading.main_thread():
         output: dict[str, Any] = connector.run(name, inputs, on_event=on_event)  # signals are the main thread's
-        _report(write, output)
+        report(write, output)
         return output, 0 if output.get("success") else 1
     return _Guarded(connector, action, write).run(inputs, on_event)
 
@@ -81,8 +81,7 @@ class _Guarded:
         if self.result is None:  # run() never raises; a broken worker is still reported as data
             from connector.errors import ActionError
 
-            failure: dict[str, Any] = self.connector._failure(
-                self.action, ActionError("http_error", f"internal error in {self.action.id}"), _context(self.connector, self.action))
+            failure: dict[str, Any] = self.connector.failed(self.action.id, ActionError("http_error", f"internal error in {self.action.id}"))
             return failure
         return self.result
 
@@ -120,10 +119,10 @@ class _Guarded:
 
     def _emit(self, output: dict[str, Any]) -> None:
         self.written = True
-        _report(self.write, output)
+        report(self.write, output)
 
 
-def _report(write: Callable[[dict[str, Any]], None], output: dict[str, Any]) -> None:
+def report(write: Callable[[dict[str, Any]], None], output: dict[str, Any]) -> None:
     """The output on stdout; a failure's one-line error on stderr too."""
     write(output)
     if not output.get("success"):
@@ -134,8 +133,3 @@ def _report(write: Callable[[dict[str, Any]], None], output: dict[str, Any]) -> 
 def _name(signum: int) -> str:
     return signal.Signals(signum).name
 
-
-def _context(connector: Any, action: Any) -> Any:
-    from connector.context import ActionContext
-
-    return ActionContext(connector, action)
