@@ -61,10 +61,12 @@ class ActionContext:
         retry_class: str | None = None,
         deadline_at: float | None = None,
         read_timeout: float | None = None,
+        body_deadline_at: float | None = None,
     ) -> requests.Response:
         """Send one call with retries; a 2xx response or an ``ActionError``."""
         pm = self.connector.plugin_manager
-        request = Request(method, url, params=params, headers=dict(headers or {}), json=json, data=data, auth=auth, stream=stream, read_timeout=read_timeout)
+        request = Request(method, url, params=params, headers=dict(headers or {}), json=json, data=data, auth=auth, stream=stream, read_timeout=read_timeout,
+                          body_deadline_at=body_deadline_at)
         pm.hook.prepare_request(action=self.action, request=request, context=self)
         policy = pm.hook.retry_policy(action=self.action, retry_class=retry_class or self.action.spec.retry, context=self)
         return self.connector.http.send(

@@ -120,7 +120,8 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
     for _ in range(MAX_REDIRECTS + 1):
         try:
             # Retries end with the retry deadline, as for every action; the body may use the rest.
-            return ctx.request("GET", url, auth=False, stream=True, deadline_at=min(deadline, ctx.deadline_at)), url
+            return ctx.request("GET", url, auth=False, stream=True, deadline_at=min(deadline, ctx.deadline_at),
+                               body_deadline_at=deadline), url
         except HTTPStatusError as exc:
             location = exc.response.headers.get("Location") if exc.status_code in _REDIRECTS and exc.response is not None else None
             if not location:

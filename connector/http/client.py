@@ -65,6 +65,9 @@ class Request:
     auth: bool = True  # send the API key if the URL's origin is a keyed one
     stream: bool = False  # return with the body unread (SSE)
     read_timeout: float | None = None  # instead of the configured timeout (a sync run's own)
+    # A streamed answer's body may be read until then (a download's own timeout), though
+    # the attempts end at the retry deadline.
+    body_deadline_at: float | None = None
 
 
 class _Attempt(Exception):
@@ -115,17 +118,26 @@ class HttpClient:
             if not failed.verdict.retry:
                 raise self._final_error(failed, attempts, policy, deadline_at) from None
             first: _Attempt | None = failed
+            last: _Attempt = failed
         # A retry is due: tenacity takes over, starting from the failed first attempt.
         from tenacity import Retrying, retry_if_exception
 
         def attempt() -> requests.Response:
-            nonlocal attempts, first
+            nonlocal attempts, first, last
             if first is not None:
                 replayed, first = first, None
                 raise replayed  # the first attempt, already made: tenacity decides what follows
+            if time.monotonic() >= deadline_at:
+                # The wait overran the deadline (a busy machine wakes late): an attempt now could
+                # only be cut off, so the last answer stands.
+                raise last
             attempts += 1
             on_attempt()
-            return self._send_once(request, policy, deadline_at)
+            try:
+                return self._send_once(request, policy, deadline_at)
+            except _Attempt as failed:
+                last = failed
+                raise
 
         def wait(state: Any) -> float:
             exc = state.outcome.exception()
@@ -194,6 +206,8 @@ class HttpClient:
             response = self._exchange(request, policy, body, headers, read_timeout, exchange, started)
             if request.stream and 200 <= response.status_code < 300:
                 exchange.keep = True
+                if request.body_deadline_at is not None:
+                    deadline.WATCHDOG.move(exchange, request.body_deadline_at)
         return response
 
     def _exchange(
@@ -402,27 +416,6 @@ def write_body(response: requests.Response, write: Callable[[bytes], Any], cap: 
     finally:
         response.close()
     return size
-
-
-def secrets_of(config: Config) -> list[str]:
-    """The whole key and its secret half, longest first, as texts to redact."""
-    key = config.api_key.get_secret_value() if config.api_key else ""
-    return sorted((s for s in {key, key.partition(":")[2]} if len(s) >= 6), key=len, reverse=True)
-
-
-def redact(value: Any, secrets: list[str]) -> Any:
-    """``value`` (text, or JSON data) with every secret replaced by ``[redacted]``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "[redacted]")
-        return value
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
-    return value
 
 
 # Repeating cannot make an answer smaller: never retried, and not worth repeating later.

@@ -116,6 +116,13 @@ class _Watchdog:
             elif self._heap[0][2] is exchange:
                 self._cond.notify()  # a new earliest deadline
 
+    def move(self, exchange: Exchange, deadline_at: float) -> None:
+        """Give an armed exchange another deadline (its old heap entry turns stale)."""
+        with self._cond:
+            exchange.deadline_at = deadline_at
+            heapq.heappush(self._heap, (deadline_at, next(self._seq), exchange))
+            self._cond.notify()
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -125,8 +132,10 @@ class _Watchdog:
                         heapq.heappop(self._heap)
                     now = time.monotonic()
                     if self._heap and self._heap[0][0] <= now:
-                        due = heapq.heappop(self._heap)[2]
-                        break
+                        when, _, due = heapq.heappop(self._heap)
+                        if when == due.deadline_at:  # else a stale entry of a moved deadline
+                            break
+                        continue
                     self._cond.wait(None if not self._heap else self._heap[0][0] - now)
             due._expire()
 

@@ -36,6 +36,18 @@ def test_a_dripping_body_stops_at_the_timeout_and_leaves_nothing(emu, make_conn,
     assert os.listdir(tmp_path) == []
 
 
+def test_the_body_may_run_past_the_retry_deadline_until_the_timeout(emu, make_conn, tmp_path):
+    """Retries end at the retry deadline; the body of the answer may use the download's own timeout."""
+    conn = make_conn(emu, timeout=5.0, retry_deadline=0.5)
+    emu.faults.add("file", action="drip", interval=0.2, times=None)
+    started = time.monotonic()
+    out = conn.run("download_file", {"url": f"{emu.url}/cdn/images/64x64/ff0000.png", "dest": str(tmp_path), "timeout": 2.0})
+    elapsed = time.monotonic() - started
+    assert out["failure"]["type"] == "timeout", out  # not a body "broken off" at the retry deadline
+    assert 1.5 < elapsed < 6.0, elapsed
+    assert os.listdir(tmp_path) == []
+
+
 def test_an_oversized_file_is_refused_and_removed(emu, make_conn, tmp_path):
     conn = make_conn(emu)
     emu.faults.add("file", action="big_body", size=3_000_000)
