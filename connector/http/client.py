@@ -73,10 +73,11 @@ class Request:
 class _Attempt(Exception):
     """One failed attempt, with the verdict that decides what happens next."""
 
-    def __init__(self, verdict: Verdict, error: ActionError) -> None:
+    def __init__(self, verdict: Verdict, error: ActionError, *, cut_off: bool = False) -> None:
         super().__init__(error.message)
         self.verdict = verdict
         self.error = error  # error.retry_after: the wait fal asked for, if any
+        self.cut_off = cut_off  # the action's deadline cut this exchange
 
 
 class HttpClient:
@@ -136,6 +137,8 @@ class HttpClient:
             try:
                 return self._send_once(request, policy, deadline_at)
             except _Attempt as failed:
+                if failed.cut_off and not policy.billable:
+                    raise last from None  # the deadline ran out during a retry: the last answer stands
                 last = failed
                 raise
 
@@ -352,7 +355,8 @@ class HttpClient:
         else:
             message = f"{where}: {what}"
             verdict = Verdict("timeout", False, True)
-        return _Attempt(verdict, TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id))
+        return _Attempt(verdict, TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id),
+                        cut_off=True)
 
     @staticmethod
     def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None) -> TransportError:
