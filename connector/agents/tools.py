@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.schema_walk import deref, local_defs
 from connector.strict_json import parse_input, parse_json
 
 
@@ -39,21 +40,7 @@ def prepare_arguments(action: Any, arguments: Any) -> Any:
     if isinstance(arguments, (str, bytes)):
         arguments = parse_input(arguments, "arguments") if arguments.strip() else {}
     schema = action.spec.input_schema
-    return _clean(arguments, schema, schema.get("$defs") or {})
-
-
-def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
-    for _ in range(32):  # $ref chains, never cycles forever
-        if not isinstance(schema, dict) or not isinstance(schema.get("$ref"), str):
-            return schema
-        ref = schema["$ref"]
-        if not ref.startswith("#/$defs/"):
-            return schema
-        target = defs.get(ref[len("#/$defs/") :])
-        if target is None:
-            return schema
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
+    return _clean(arguments, schema, local_defs(schema))
 
 
 def _types(schema: Any) -> set[str] | None:
@@ -73,7 +60,7 @@ def _types(schema: Any) -> set[str] | None:
 
 
 def _accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
-    schema = _resolve(schema, defs)
+    schema = deref(schema, defs)
     if not isinstance(schema, dict):
         return schema is not False
     if "const" in schema:
@@ -88,7 +75,7 @@ def _accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
 
 
 def _clean(value: Any, schema: Any, defs: dict[str, Any]) -> Any:
-    schema = _resolve(schema, defs)
+    schema = deref(schema, defs)
     if not isinstance(schema, dict):
         return value
     types = _types(schema)
