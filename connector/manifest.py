@@ -106,7 +106,7 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
         values[key] = bundle(schema, f"{where}: {key}")
     values["aliases"] = tuple(values.get("aliases") or ())
     try:
-        return cast(ActionSpec, ActionSpec.model_validate(values))
+        return ActionSpec(**values)
     except Exception as exc:
         raise ManifestError(f"{where}: {exc}") from None
 
