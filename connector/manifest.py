@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from connector.models import Action, ActionSpec, Handler
+from connector.operation import DeclaredHandler, Operation, OperationError, compile_operation
 from connector.schema_check import SchemaValidator
 
 COMMON = "common.json"
@@ -139,6 +140,9 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
             _check_schema(schema, where, key)
         values[key] = bundle(schema, f"{where}: {key}")
     values["aliases"] = tuple(values.get("aliases") or ())
+    if isinstance(values.get("operation"), dict):
+        # The spec keeps where the call goes; the rest of the declaration is the Operation's.
+        values["operation"] = {key: values["operation"][key] for key in ("method", "host", "path") if key in values["operation"]}
     try:
         return cast(ActionSpec, ActionSpec.model_validate(values))
     except Exception as exc:
@@ -176,16 +180,25 @@ def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
     raise ManifestError(f"{where}: field {field}: {error.message}")
 
 
-@functools.lru_cache(maxsize=1)
 def load_manifest() -> tuple[ActionSpec, ...]:
     """The built-in action specs, in manifest order (parsed and validated once)."""
+    return _load()[0]
+
+
+def manifest_operation(action_id: str) -> Operation:
+    """The declared operation of a built-in action: what handlers build their requests from."""
+    return _load()[1][action_id]
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
     source = _package_file("manifest.yaml")
     raw = source.read_bytes()
     document = _read_cached(source, raw)
     if document is None:
         document = _parse_yaml(raw.decode("utf-8"))
         _write_cached(source, raw, document)
-    return parse_manifest(document)
+    return parse_manifest_operations(document)
 
 
 def _parse_yaml(text: str) -> Any:
@@ -246,6 +259,11 @@ def _write_cached(source: Any, raw: bytes, document: Any) -> None:
 
 
 def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[ActionSpec, ...]:
+    return parse_manifest_operations(document, source)[0]
+
+
+def parse_manifest_operations(document: Any, source: str = "manifest.yaml") -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
+    """The specs of a manifest document and each action's declared ``Operation``, all checked."""
     validate_entries(document, source)
     specs = tuple(spec_from_entry(entry, f"{source}: action {entry['id']!r}") for entry in document["actions"])
     seen: dict[str, str] = {}
@@ -254,7 +272,14 @@ def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[Action
             if name in seen:
                 raise ManifestError(f"{source}: action {spec.id!r}: name {name!r} is already used by {seen[name]!r}")
             seen[name] = spec.id
-    return specs
+    ids = frozenset(spec.id for spec in specs)
+    operations = {}
+    for entry, spec in zip(document["actions"], specs, strict=True):
+        try:
+            operations[spec.id] = compile_operation(entry, spec.input_schema, spec.output_schema, ids)
+        except OperationError as exc:
+            raise ManifestError(f"{source}: action {spec.id!r}: {exc}") from None
+    return specs, operations
 
 
 def manifest_spec(action_id: str) -> ActionSpec:
@@ -266,14 +291,20 @@ def manifest_spec(action_id: str) -> ActionSpec:
 
 
 @functools.cache
-def _manifest_action(action_id: str, handler: Handler) -> Action:
-    return Action(manifest_spec(action_id), handler)
+def _manifest_action(action_id: str, handler: Handler | None) -> Action:
+    return Action(manifest_spec(action_id), DeclaredHandler(manifest_operation(action_id)) if handler is None else handler)
 
 
-def manifest_actions(handlers: Mapping[str, Handler]) -> list[Action]:
+def manifest_actions(handlers: Mapping[str, Handler | None]) -> list[Action]:
     """The built-in actions of ``handlers`` (action id -> handler), for ``register_actions``.
+    A ``None`` handler is the generic one, which performs the action's declared operation.
 
     Built once per process and shared by every ``Connector``: an ``Action`` is never changed
     after it is made, so its bundled schemas and compiled validators are reused, not rebuilt.
     """
     return [_manifest_action(action_id, handler) for action_id, handler in handlers.items()]
+
+
+def declarative_ids() -> list[str]:
+    """The built-in actions the generic handler can perform alone (their operation maps the answer)."""
+    return [spec.id for spec in load_manifest() if manifest_operation(spec.id).response is not None]

@@ -19,6 +19,7 @@ DEFAULT_PLUGINS = (
     "connector.default_plugins.jobs",
     "connector.default_plugins.upload",
     "connector.default_plugins.download",
+    "connector.default_plugins.declarative",
     "connector.default_plugins.guardrails",
 )
 

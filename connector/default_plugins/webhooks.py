@@ -9,26 +9,17 @@ import base64
 import binascii
 from typing import Any
 
-from connector.errors import ActionError, InvalidInputError
+from connector.errors import InvalidInputError
 from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
-from connector.validation import json_type
+from connector.operation import perform
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
-    response = ctx.request("GET", ctx.config.jwks_url, auth=False)
-    body: dict[str, Any] = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
-    if not isinstance(body["keys"], list):
-        # A null or numeric "keys" is no key set: refused here, so verify_webhook reports it too.
-        raise ActionError("invalid_response", f"jwks: fal's answer has 'keys' of type {json_type(body['keys'])}, expected a list of keys",
-                          retryable=True)
-    return body
-
-
-def get_jwks(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    return {"keys": fetch_jwks(ctx)["keys"]}
+    """The key set, fetched as get_jwks declares it (a null or numeric "keys" is refused there)."""
+    return perform(manifest_operation("get_jwks"), {}, ctx)
 
 
 def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -44,7 +35,7 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     return {"valid": True, **delivery.as_dict()}
 
 
-HANDLERS = {"get_jwks": get_jwks, "verify_webhook": verify_webhook}
+HANDLERS = {"get_jwks": None, "verify_webhook": verify_webhook}  # None: the generic handler
 
 
 @hookimpl(trylast=True)
