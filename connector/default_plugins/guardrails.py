@@ -46,9 +46,9 @@ from typing import Any
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
+from connector.plugin_state import PerConnector
 
 ESTIMATE_TTL = 60.0  # seconds an estimate is reused
-_STATE_KEY = "guardrails.estimates"
 
 
 @hookimpl(tryfirst=True)
@@ -154,13 +154,15 @@ class EstimateCache:
             self._items[endpoint] = (time.monotonic() + self.ttl, cost)
 
 
+_ESTIMATES = PerConnector(EstimateCache)  # this plugin's estimates, one cache per Connector
+
+
 def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
-    connector = context.connector
-    cache: EstimateCache = connector.state(_STATE_KEY, EstimateCache)
+    cache = _ESTIMATES.get(context)
     cost = cache.get(endpoint)
     if cost is not None:
         return cost
-    out = connector.run(
+    out = context.run_action(
         "estimate_pricing",
         {"estimate_type": "historical_api_price", "endpoints": {endpoint: {"call_quantity": 1}}},
     )

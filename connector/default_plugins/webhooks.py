@@ -14,7 +14,10 @@ from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions
 from connector.models import Action
+from connector.plugin_state import PerConnector
 from connector.validation import json_type
+
+_JWKS = PerConnector(JwksCache)  # this plugin's cached key set, one per Connector
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
-    keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
+    keys = jwks_source(inputs.get("jwks"), _JWKS.get(ctx), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
     return {"valid": True, **delivery.as_dict()}
 
