@@ -134,8 +134,7 @@ class ActionContext:
                 self._on_event(event)
             except Exception:  # an observer must not break the action
                 log.warning("on_event callback failed for %s", type, exc_info=True)
-        for impl in self.plugin_manager.hook.action_event.get_hookimpls():
-            try:
-                impl.function(event=event, context=self)
-            except Exception:
-                log.warning("action_event observer %s failed", impl.plugin_name, exc_info=True)
+        try:  # each observer is guarded on its own (connector.plugins); this catches a wrapper's failure
+            self.plugin_manager.hook.action_event(event=event, context=self)
+        except Exception:
+            log.warning("action_event hook failed for %s", type, exc_info=True)

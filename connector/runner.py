@@ -177,7 +177,9 @@ class Connector:
         try:
             check_input(action.input_validator, inputs)
             ctx.emit("started")
-            result = self.plugin_manager.hook.execute_action(action=action, inputs=inputs, context=ctx)
+            hooks = self.plugin_manager.hook
+            hooks.before_execute(action=action, inputs=inputs, context=ctx)  # policy: may refuse, before any request
+            result = hooks.execute_action(action=action, inputs=inputs, context=ctx)
             if not isinstance(result, dict):
                 raise ActionError("http_error", f"no plugin performed action {action.id!r}")
             output = self._success(action, result)
