@@ -20,12 +20,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "connector"
 # Lowest first. A module belongs to the layer of the longest name or prefix that matches it;
 # a new module must be placed here, or test_every_module_has_a_layer fails.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # What everything is written in terms of: errors, JSON, the manifest, its models, settings.
+    # What everything is written in terms of: errors, JSON, the action and settings models.
     ("spec", ("connector.errors", "connector.strict_json", "connector.redaction", "connector._model",
-              "connector.schema_check", "connector.schema_refs", "connector.models", "connector.manifest",
-              "connector.config")),
-    # Checking values against the spec and fal's shapes (app ids, statuses, webhook signatures).
-    ("validation", ("connector.validation", "connector.fal", "connector.webhooks")),
+              "connector.models", "connector.config", "connector.schema_check", "connector.schema_refs",
+              "connector.schema_walk")),
+    # Checking and compiling: input checks, fal's shapes (app ids, statuses, webhook signatures),
+    # the manifest loader and the declared operations it compiles.
+    ("validation", ("connector.validation", "connector.fal", "connector.webhooks", "connector.manifest",
+                    "connector.operation", "connector.operation_transforms")),
     # Sending requests: session, retries, deadlines, SSE, following a job.
     ("http", ("connector.http", "connector.fal.follow")),
     # Running one action: hooks, the plugin manager, the context handlers get, the Connector.
@@ -37,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("agents", ("connector.agents",)),
     # Programs on top: the command line, the demo, the emulator, the pytest fixtures.
     ("apps", ("connector.__main__", "connector.cli", "connector.cli_", "connector.demo", "connector.emulator",
-              "connector.testing", "connector.result_files")),
+              "connector.testing", "connector.result_files", "connector.integrations")),
 ]
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
 
