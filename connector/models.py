@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.schema_check import SchemaValidator
+from connector.schema_refs import bundle
 
 
 def _check(owner: object, types: dict[str, type | tuple[type, ...]]) -> None:
@@ -29,8 +30,15 @@ def _build(kind: Any, value: Any, name: str) -> Any:
     return value
 
 
+class _Dumps:
+    def model_dump(self) -> dict[str, Any]:
+        """The fields as plain data (nested models as dicts), as pydantic's ``model_dump()`` gave them."""
+        dumped: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]  # only dataclasses inherit this
+        return dumped
+
+
 @dataclass(frozen=True, kw_only=True)
-class Operation:
+class Operation(_Dumps):
     method: str
     host: str  # queue | run | api | jwks | rest | cdn | local
     path: str
@@ -40,7 +48,7 @@ class Operation:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Annotations:
+class Annotations(_Dumps):
     read_only: bool
     destructive: bool
     idempotent: bool
@@ -49,12 +57,9 @@ class Annotations:
     def __post_init__(self) -> None:
         _check(self, dict.fromkeys(("read_only", "destructive", "idempotent", "open_world"), bool))
 
-    def model_dump(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class ActionSpec:
+class ActionSpec(_Dumps):
     """One declared action: a manifest entry with its schemas loaded and made self-contained.
 
     Made from keywords; ``annotations`` and ``operation`` may be given as plain dicts and
@@ -113,8 +118,6 @@ class Action:
     output_defaults: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from connector.manifest import bundle  # here: manifest builds on these models
-
         # A plugin's inline schemas may use the shared common.json definitions too.
         self.spec = dataclasses.replace(
             self.spec, input_schema=bundle(self.spec.input_schema), output_schema=bundle(self.spec.output_schema)
