@@ -66,18 +66,22 @@ def def_name(ref: Any) -> str | None:
     return None
 
 
-def deref(schema: Any, defs: dict[str, Any]) -> Any:
-    """``schema`` with its ``$ref`` chain to named definitions followed; sibling keywords win.
-
-    A reference that is not to a known definition is left in place."""
-    for _ in range(32):  # $ref chains, never cycles forever
-        if not isinstance(schema, dict):
-            return schema
-        name = def_name(schema.get("$ref"))
-        if name is None or name not in defs:
-            return schema
-        schema = {**defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
+def deref(node: Any, root: Any, limit: int = 32) -> Any:
+    """``node`` with its chain of local ``$ref`` ('#/...') followed within ``root``; the node's
+    own keywords (a description) win over the target's. A reference that points nowhere, or to
+    something that is not a schema object, is left in place; a cycle stops after ``limit`` steps."""
+    for _ in range(limit):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return node
+        try:
+            target = resolve_pointer(root, ref)
+        except LookupError:
+            return node
+        if not isinstance(target, dict):
+            return node
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
 
 
 def resolve_pointer(root: Any, ref: str) -> Any:

@@ -21,11 +21,19 @@ def test_a_copy_shares_nothing():
 
 def test_references_to_named_definitions():
     assert def_name("#/$defs/x") == "x" and def_name("#/definitions/y") == "y" and def_name("#/properties/a") is None
-    defs = local_defs({"definitions": {"x": {"type": "integer"}, "y": {}}, "$defs": {"x": {"type": "string"}}})
-    assert defs == {"x": {"type": "string"}, "y": {}}  # $defs wins
-    assert deref({"$ref": "#/$defs/x", "description": "d"}, defs) == {"type": "string", "description": "d"}
-    assert deref({"$ref": "#/$defs/missing"}, defs) == {"$ref": "#/$defs/missing"}
-    loop = {"a": {"$ref": "#/$defs/a"}}
+    assert local_defs({"definitions": {"x": {"type": "integer"}, "y": {}}, "$defs": {"x": {"type": "string"}}}) == {"x": {"type": "string"}, "y": {}}
+
+
+def test_deref_follows_local_references_and_keeps_the_nodes_own_keywords():
+    root = {"$defs": {"x": {"type": "string", "description": "theirs"}, "y": {"$ref": "#/$defs/x"}, "t": True},
+            "definitions": {"z": {"type": "integer"}}, "properties": {"a": {"type": "null"}}}
+    assert deref({"$ref": "#/$defs/x", "description": "mine"}, root) == {"type": "string", "description": "mine"}
+    assert deref({"$ref": "#/$defs/y"}, root) == {"type": "string", "description": "theirs"}  # a chain
+    assert deref({"$ref": "#/definitions/z"}, root) == {"type": "integer"}
+    assert deref({"$ref": "#/properties/a"}, root) == {"type": "null"}
+    for left in ({"$ref": "#/$defs/missing"}, {"$ref": "#/$defs/t"}, {"$ref": "other.json#/x"}, {"$ref": "#"}, "x"):
+        assert deref(left, root) == left
+    loop = {"$defs": {"a": {"$ref": "#/$defs/a"}}}
     assert deref({"$ref": "#/$defs/a"}, loop) == {"$ref": "#/$defs/a"}  # a cycle ends, it does not hang
 
 
