@@ -60,9 +60,15 @@ class _Every:
 EVERY = _Every()
 _ARRAY_KEYWORDS = frozenset({"items", "prefixItems", "contains", "minContains", "maxContains", "minItems", "maxItems",
                              "uniqueItems", "unevaluatedItems", "additionalItems"})
-_HERE = ("allOf", "anyOf", "oneOf")  # subschemas applied at the same place
-_HERE_ONE = ("not", "if", "then", "else", "$ref")
-_BELOW = ("additionalProperties", "unevaluatedProperties", "items", "contains", "unevaluatedItems", "additionalItems")
+# Where each keyword's subschemas apply: here (same place), below (every item or value), or at a
+# named property. Keywords not listed hold no subschema.
+_HERE, _HERE_EACH, _HERE_VALUES, _BELOW, _BELOW_EACH, _BELOW_VALUES, _PROPERTIES, _REF = range(8)
+_WHERE = {
+    "allOf": _HERE_EACH, "anyOf": _HERE_EACH, "oneOf": _HERE_EACH, "not": _HERE, "if": _HERE, "then": _HERE, "else": _HERE,
+    "dependentSchemas": _HERE_VALUES, "properties": _PROPERTIES, "additionalProperties": _BELOW, "unevaluatedProperties": _BELOW,
+    "items": _BELOW, "contains": _BELOW, "unevaluatedItems": _BELOW, "additionalItems": _BELOW, "prefixItems": _BELOW_EACH,
+    "patternProperties": _BELOW_VALUES, "$ref": _REF,
+}
 Places = tuple[tuple[Any, ...], ...]
 
 
@@ -74,36 +80,42 @@ def tuple_places(schema: Any) -> Places | None:
     """The instance paths (property names and ``EVERY``) where an array keyword applies, or None
     when they cannot be listed (a recursive reference): then the whole instance is looked at."""
     found: set[tuple[Any, ...]] = set()
+    seen: set[tuple[int, tuple[Any, ...]]] = set()  # a definition used twice at one place is read once
 
     def visit(node: Any, path: tuple[Any, ...], following: frozenset[str]) -> None:
-        if not isinstance(node, dict):
+        if not isinstance(node, dict) or (id(node), path) in seen:
             return
+        seen.add((id(node), path))
         kind = node.get("type")
         if _ARRAY_KEYWORDS.intersection(node) or kind == "array" or (isinstance(kind, list) and "array" in kind):
             found.add(path)
         if "$dynamicRef" in node or "$recursiveRef" in node:
             raise _Anywhere
-        for key in _HERE:
-            for sub in node.get(key) or ():
-                visit(sub, path, following)
-        for key in _HERE_ONE:
-            sub = node.get(key)
-            if key == "$ref" and isinstance(sub, str):
+        for key, sub in node.items():
+            where = _WHERE.get(key)
+            if where is None:
+                continue
+            if where == _REF:
+                if not isinstance(sub, str):
+                    continue
                 if sub in following:
                     raise _Anywhere
                 try:
-                    sub, following = resolve_pointer(schema, sub), following | {sub}
+                    visit(resolve_pointer(schema, sub), path, following | {sub})
                 except LookupError:
                     raise _Anywhere from None
-            visit(sub, path, following)
-        for sub in (node.get("dependentSchemas") or {}).values():
-            visit(sub, path, following)
-        for name, sub in (node.get("properties") or {}).items():
-            visit(sub, (*path, name), following)
-        for key in _BELOW:
-            visit(node.get(key), (*path, EVERY), following)
-        for sub in [*(node.get("patternProperties") or {}).values(), *(node.get("prefixItems") or ())]:
-            visit(sub, (*path, EVERY), following)
+            elif where == _HERE:
+                visit(sub, path, following)
+            elif where == _BELOW:
+                visit(sub, (*path, EVERY), following)
+            elif where == _PROPERTIES:
+                for name, each in (sub or {}).items():
+                    visit(each, (*path, name), following)
+            else:
+                many = (sub or {}).values() if where in (_HERE_VALUES, _BELOW_VALUES) else (sub or ())
+                below = (*path, EVERY) if where in (_BELOW_EACH, _BELOW_VALUES) else path
+                for each in many:
+                    visit(each, below, following)
 
     try:
         visit(schema, (), frozenset())
