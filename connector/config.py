@@ -77,6 +77,8 @@ class SecretStr:
 
 @dataclass(frozen=True, repr=False)
 class Config:
+    """Every setting, read and checked once (see ``_FIELDS``); immutable."""
+
     api_key: SecretStr | None = None
     queue_url: str = "https://queue.fal.run"
     run_url: str = "https://fal.run"

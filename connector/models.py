@@ -39,6 +39,8 @@ class _Dumps:
 
 @dataclass(frozen=True, kw_only=True)
 class Operation(_Dumps):
+    """Where an action's request goes (the rest of a declared operation is ``connector.operation``'s)."""
+
     method: str
     host: str  # queue | run | api | jwks | rest | cdn | local
     path: str
@@ -49,6 +51,8 @@ class Operation(_Dumps):
 
 @dataclass(frozen=True, kw_only=True)
 class Annotations(_Dumps):
+    """What an agent platform is told about an action's effects."""
+
     read_only: bool
     destructive: bool
     idempotent: bool
