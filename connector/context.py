@@ -12,6 +12,7 @@ import requests
 
 from connector.errors import ActionError
 from connector.http.client import Request, json_body
+from connector.http.retry import unusable_answer
 
 if TYPE_CHECKING:
     from connector.models import Action
@@ -79,17 +80,13 @@ class ActionContext:
 
     def json(self, response: requests.Response, what: str) -> Any:
         """The parsed body of a success answer, or ``invalid_response`` naming what it was."""
-        try:
-            return json_body(response, what)
-        except ActionError as exc:
-            exc.retryable = self.action.spec.retry != "billable"
-            raise
+        return json_body(response, what, retry_class=self.action.spec.retry)
 
     def require_fields(self, body: Any, what: str, *fields: str) -> dict[str, Any]:
         """``body`` as a JSON object that has ``fields``, or ``invalid_response`` naming the first missing."""
         def invalid(message: str) -> ActionError:
-            return ActionError("invalid_response", f"{what}: {message}", retryable=self.action.spec.retry != "billable",
-                               detail=body if len(repr(body)) < 2000 else None)
+            verdict = unusable_answer(self.action.spec.retry)
+            return ActionError(verdict.type, f"{what}: {message}", retryable=verdict.retryable, detail=body if len(repr(body)) < 2000 else None)
 
         if not isinstance(body, dict):
             raise invalid(f"expected a JSON object from fal, got {type(body).__name__}")

@@ -10,6 +10,7 @@ from connector.fal.app_id import AppId, check_request_id, parse_app_id
 from connector.fal.follow import follow_job
 from connector.fal.status import normalise_status
 from connector.hookspecs import hookimpl
+from connector.http.retry import ALREADY_COMPLETED, JOB_FAILED, NOT_READY, unusable_answer
 from connector.manifest import manifest_actions
 from connector.models import Action
 
@@ -92,22 +93,26 @@ def get_result(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     try:
         response = ctx.request("GET", ctx.url("queue", app.request_path(request_id)))
     except HTTPStatusError as exc:
-        raise result_error(exc) from None
+        outcome = result_error(exc)
+        if outcome is exc:
+            raise
+        raise outcome from exc
     data = ctx.json(response, "result")
     if not isinstance(data, dict):
-        raise ActionError("invalid_response", f"result: expected the model output as a JSON object, got {type(data).__name__}", retryable=True)
+        verdict = unusable_answer("read")  # the result fetch is a read, whichever action makes it
+        raise ActionError(verdict.type, f"result: expected the model output as a JSON object, got {type(data).__name__}", retryable=verdict.retryable)
     return {"data": data}
 
 
 def result_error(exc: HTTPStatusError) -> ActionError:
-    """A failed job's result is ``model_error``; fal's 400 "still in progress" is ``not_ready``."""
+    """A failed job's result is ``model_error``; fal's 400 "still in progress" is ``not_ready``
+    (a new error, to raise from ``exc``); any other answer is ``exc`` itself."""
     code = exc.status_code or 0
     if code == 400 and _NOT_READY.search(str(exc.detail)):
-        exc.type, exc.retryable = "not_ready", True
-        exc.message = f"the job has not completed yet (fal answered HTTP 400: {exc.detail}); check its status and try again"
-    elif 400 <= code < 500 and code not in (401, 403, 404, 408, 429):
-        exc.type, exc.retryable = "model_error", False
-        exc.message = f"the job failed: {exc.message}"
+        message = f"the job has not completed yet (fal answered HTTP 400: {exc.detail}); check its status and try again"
+        return exc.derive(type=NOT_READY.type, retryable=NOT_READY.retryable, message=message)
+    if 400 <= code < 500 and code not in (401, 403, 404, 408, 429):
+        return exc.derive(type=JOB_FAILED.type, retryable=JOB_FAILED.retryable, message=f"the job failed: {exc.message}")
     return exc
 
 
@@ -120,12 +125,12 @@ def cancel(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
         response = ctx.request("PUT", ctx.url("queue", app.request_path(request_id, "/cancel")), retry_class="cancel")
     except HTTPStatusError as exc:
         if exc.status_code == 400:  # fal: the job already finished (body status or a bare detail)
-            exc.type, exc.retryable = "already_completed", False
-            exc.message = f"request {request_id} already completed; nothing to cancel (fetch its result instead)"
-            exc.partial = {"cancel_status": "ALREADY_COMPLETED"}
-        elif exc.status_code == 404:
-            exc.message = f"request {request_id} was not found under {app.app_path}; check the app_id and request_id"
-            exc.partial = {"cancel_status": "NOT_FOUND"}
+            raise exc.derive(type=ALREADY_COMPLETED.type, retryable=ALREADY_COMPLETED.retryable,
+                             message=f"request {request_id} already completed; nothing to cancel (fetch its result instead)",
+                             partial={"cancel_status": "ALREADY_COMPLETED"}) from exc
+        if exc.status_code == 404:
+            raise exc.derive(message=f"request {request_id} was not found under {app.app_path}; check the app_id and request_id",
+                             partial={"cancel_status": "NOT_FOUND"}) from exc
         raise
     body = ctx.json(response, "cancel") if response.content else {}
     status = body.get("status") if isinstance(body, dict) else None

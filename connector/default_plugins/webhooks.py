@@ -11,7 +11,9 @@ from typing import Any
 
 from connector.errors import ActionError, InvalidInputError
 from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
+from connector.fal.webhook_wire import TOLERANCE_SECONDS
 from connector.hookspecs import hookimpl
+from connector.http.retry import unusable_answer
 from connector.manifest import manifest_actions
 from connector.models import Action
 from connector.validation import json_type
@@ -22,8 +24,9 @@ def fetch_jwks(ctx: Any) -> dict[str, Any]:
     body: dict[str, Any] = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
     if not isinstance(body["keys"], list):
         # A null or numeric "keys" is no key set: refused here, so verify_webhook reports it too.
-        raise ActionError("invalid_response", f"jwks: fal's answer has 'keys' of type {json_type(body['keys'])}, expected a list of keys",
-                          retryable=True)
+        verdict = unusable_answer("read")  # fetching the key set is a read, whichever action needs it
+        raise ActionError(verdict.type, f"jwks: fal's answer has 'keys' of type {json_type(body['keys'])}, expected a list of keys",
+                          retryable=verdict.retryable)
     return body
 
 
@@ -40,7 +43,7 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     else:
         body = inputs["body"].encode("utf-8")
     keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
-    delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
+    delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", TOLERANCE_SECONDS)))
     return {"valid": True, **delivery.as_dict()}
 
 
