@@ -1,8 +1,13 @@
 """What a handler gets for one action call: configuration, HTTP with the action's retry
-policy and deadline, events, and the attempt count that ends up in ``failure.attempts``."""
+policy and deadline, events, and the attempt count that ends up in ``failure.attempts``.
+
+It is not the ``Connector``: a handler reaches the settings (``config``), the network
+(``request``), the events (``emit``) and the deadline, and runs another action only through
+``run_action``. A plugin's per-Connector state lives in the plugin (``connector.plugin_state``)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -12,19 +17,36 @@ import requests
 
 from connector.errors import ActionError
 from connector.http.client import Request, json_body
-from connector.http.retry import unusable_answer
+from connector.http.retry import outcome_retryable, unusable_answer
 
 if TYPE_CHECKING:
+    import pluggy
+
+    from connector.config import Config
+    from connector.http.client import HttpClient
     from connector.models import Action
-    from connector.runner import Connector
 
 EventSink = Callable[[dict[str, Any]], None]
+RunAction = Callable[[str, Any], dict[str, Any]]
+
+log = logging.getLogger("connector")
 
 
 class ActionContext:
-    def __init__(self, connector: Connector, action: Action, on_event: EventSink | None = None) -> None:
-        self.connector = connector
-        self.config = connector.config
+    def __init__(
+        self,
+        action: Action,
+        *,
+        config: Config,
+        http: HttpClient,
+        plugin_manager: pluggy.PluginManager,
+        run_action: RunAction,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.config = config
+        self.http = http
+        self.plugin_manager = plugin_manager  # the Connector's plugins (also the key of their state)
+        self.run_action = run_action  # run another action of the same Connector, as Connector.run
         self.action = action
         self.started = time.monotonic()
         # Each HTTP call may retry until this moment (the retry_deadline setting).
@@ -65,12 +87,12 @@ class ActionContext:
         body_deadline_at: float | None = None,
     ) -> requests.Response:
         """Send one call with retries; a 2xx response or an ``ActionError``."""
-        pm = self.connector.plugin_manager
+        pm = self.plugin_manager
         request = Request(method, url, params=params, headers=dict(headers or {}), json=json, data=data, auth=auth, stream=stream, read_timeout=read_timeout,
                           body_deadline_at=body_deadline_at)
         pm.hook.prepare_request(action=self.action, request=request, context=self)
         policy = pm.hook.retry_policy(action=self.action, retry_class=retry_class or self.action.spec.retry, context=self)
-        return self.connector.http.send(
+        return self.http.send(
             request,
             policy,
             self.deadline_at if deadline_at is None else deadline_at,
@@ -84,16 +106,23 @@ class ActionContext:
 
     def require_fields(self, body: Any, what: str, *fields: str) -> dict[str, Any]:
         """``body`` as a JSON object that has ``fields``, or ``invalid_response`` naming the first missing."""
-        def invalid(message: str) -> ActionError:
-            verdict = unusable_answer(self.action.spec.retry)
-            return ActionError(verdict.type, f"{what}: {message}", retryable=verdict.retryable, detail=body if len(repr(body)) < 2000 else None)
-
         if not isinstance(body, dict):
-            raise invalid(f"expected a JSON object from fal, got {type(body).__name__}")
+            raise self.unusable(what, f"expected a JSON object from fal, got {type(body).__name__}", body)
         missing = next((name for name in fields if name not in body), None)
         if missing is not None:
-            raise invalid(f"fal's answer lacks the field {missing!r}")
+            raise self.unusable(what, f"fal's answer lacks the field {missing!r}", body)
         return body
+
+    def unusable(self, what: str, message: str, body: Any) -> ActionError:
+        """``invalid_response`` for a success answer (``body``) that is not what fal documents;
+        retryable as the retry table says for this action's class."""
+        verdict = unusable_answer(self.action.spec.retry)
+        return ActionError(verdict.type, f"{what}: {message}", retryable=verdict.retryable, detail=body if len(repr(body)) < 2000 else None)
+
+    def outcome_retryable(self, failure_type: str | None, answered: bool) -> bool:
+        """Whether a fal error answer the action declares as its own outcome is retryable (the
+        retry table's answer; declared operations sit below the HTTP layer and ask here)."""
+        return outcome_retryable(failure_type, answered)
 
     def _count_attempt(self) -> None:
         with self._attempts_lock:
@@ -108,9 +137,8 @@ class ActionContext:
             try:
                 self._on_event(event)
             except Exception:  # an observer must not break the action
-                self.connector.log.warning("on_event callback failed for %s", type, exc_info=True)
-        for impl in self.connector.plugin_manager.hook.action_event.get_hookimpls():
-            try:
-                impl.function(event=event, context=self)
-            except Exception:
-                self.connector.log.warning("action_event observer %s failed", impl.plugin_name, exc_info=True)
+                log.warning("on_event callback failed for %s", type, exc_info=True)
+        try:  # each observer is guarded on its own (connector.plugins); this catches a wrapper's failure
+            self.plugin_manager.hook.action_event(event=event, context=self)
+        except Exception:
+            log.warning("action_event hook failed for %s", type, exc_info=True)

@@ -37,8 +37,10 @@ def test_retryable_is_decided_only_in_retry_py():
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg == "retryable":
                 value = node.value
-                # Only a verdict's own answer (``x.retryable``) or a retry.py function may be passed on.
+                # Only a verdict's answer (``x.retryable``, or a ``retryable`` parameter handed on)
+                # or a retry.py function's may be passed on.
                 ok = (isinstance(value, ast.Attribute) and value.attr == "retryable") or (
+                    isinstance(value, ast.Name) and value.id == "retryable") or (
                     isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "inherited")
                 if not ok:
                     found.append(f"{name}:{node.value.lineno}")

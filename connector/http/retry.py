@@ -68,6 +68,16 @@ FOLLOW_TIMED_OUT = Verdict("timeout", False, True)  # the job may still run: its
 # action would submit, and bill, a new job.
 SUBSCRIBE_TIMED_OUT = Verdict("timeout", False, False)
 BODY_CUT_OFF = Verdict("timeout", False, True)  # a download's own deadline cut its body: a later try may finish
+# Failure types a manifest operation declares as an action's own outcome of a fal error
+# answer (its ``outcomes``: cancel's 400 is already_completed), each with its verdict.
+OUTCOME_VERDICTS = {verdict.type: verdict for verdict in (NOT_READY, JOB_FAILED, ALREADY_COMPLETED)}
+
+
+def outcome_retryable(failure_type: str | None, answered: bool) -> bool:
+    """Whether a fal error answer that an action declares as its outcome ``failure_type`` is
+    retryable; ``answered`` is what its status alone said, which stands for any other type."""
+    verdict = OUTCOME_VERDICTS.get(failure_type or "")
+    return answered if verdict is None else verdict.retryable
 
 
 def unusable_answer(retry_class: str) -> Verdict:
