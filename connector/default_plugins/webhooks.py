@@ -1,4 +1,4 @@
-"""Webhooks: the signing keys, and verifying a delivery with them.
+"""The webhook actions: get_jwks (fal's signing keys) and verify_webhook (a delivery checked with them).
 
 The JWKS is public: it never gets the API key.
 """
