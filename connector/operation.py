@@ -396,7 +396,6 @@ def _compile_outcome(raw: Mapping[str, Any], key: str, inputs: Mapping[str, Any]
     failure = raw.get("failure")
     if failure is not None and failure not in FAILURE_TYPES:
         raise OperationError(f"{key}.failure: {failure!r} is not a failure type (known: {', '.join(sorted(FAILURE_TYPES))})")
-
     match = None
     if "match" in raw:
         try:
