@@ -27,6 +27,7 @@ from urllib.parse import quote
 from connector.errors import FAILURE_TYPES, ActionError, HTTPStatusError, InvalidInputError
 from connector.fal.app_id import check_request_id, parse_app_id
 from connector.operation_transforms import TRANSFORMS
+from connector.validation import json_type
 
 FORMATS = ("string", "int", "float", "flag", "binary", "json")
 STYLES = ("repeated", "comma")
@@ -187,7 +188,7 @@ class Operation:
             ctx.require_key()
         sent = self.header_values(inputs)
         if self.idempotency_key:
-            # One key per action call: every retry of this request carries the same one.
+            # A new key per request; its retries (inside ctx.request) all carry this one.
             sent["Idempotency-Key"] = str(uuid.uuid4())
         sent.update(headers or {})
         if self.retry is not None:
@@ -197,7 +198,10 @@ class Operation:
             return ctx.request(self.method, url, params=self.params(inputs), json=body, headers=sent or None,
                                auth=self.auth != "none", **options)
         except HTTPStatusError as exc:
-            raise self.outcome(exc, inputs) from exc
+            mapped = self.outcome(exc, inputs)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def outcome(self, exc: HTTPStatusError, inputs: Mapping[str, Any]) -> HTTPStatusError:
         """The error a fal error answer means for this action (the first declared outcome that applies)."""
@@ -217,8 +221,8 @@ class Operation:
         if spec.body == "object" or spec.require:
             body = ctx.require_fields(body, spec.what, *(name for name, _ in spec.require))
         for name, kind in spec.require:
-            if kind is not None and _json_type(body[name]) not in _TYPES_OF[kind]:
-                raise ActionError("invalid_response", f"{spec.what}: fal's answer has {name!r} of type {_json_type(body[name])}, expected {kind}",
+            if kind is not None and json_type(body[name]) not in _TYPES_OF[kind]:
+                raise ActionError("invalid_response", f"{spec.what}: fal's answer has {name!r} of type {json_type(body[name])}, expected {kind}",
                                   retryable=True, detail=_short(body))
         output = {name: _first(sources, body, inputs) for name, sources in spec.output}
         if spec.transform is not None:
@@ -272,16 +276,6 @@ def _first(sources: tuple[str, ...], body: Any, inputs: Mapping[str, Any]) -> An
 
 _TYPES_OF = {"array": ("array",), "object": ("object",), "string": ("string",), "number": ("number", "integer"),
              "integer": ("integer",), "boolean": ("boolean",)}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    return {float: "number", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def _short(body: Any) -> Any:
