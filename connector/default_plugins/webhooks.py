@@ -15,6 +15,9 @@ from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.operation import perform
+from connector.plugin_state import PerConnector
+
+_JWKS = PerConnector(JwksCache)  # this plugin's cached key set, one per Connector
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
@@ -30,7 +33,7 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
-    keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
+    keys = jwks_source(inputs.get("jwks"), _JWKS.get(ctx), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
     return {"valid": True, **delivery.as_dict()}
 
