@@ -4,7 +4,7 @@ Every live action (the connector's own list, not a table here) is run once again
 ``responses`` mock that answers like fal, and each recorded call is compared with the
 declared operations of that action (its own and those it ``uses``): method, the host's base
 URL plus the path template filled from the inputs, the query keys and values, the declared
-headers, and whether the API key went along.
+headers, the JSON body, and whether the API key went along.
 """
 
 from __future__ import annotations
@@ -127,6 +127,11 @@ def _mismatch(op: Operation, call: Any, inputs: dict[str, Any], conn: Connector)
     for name, value in op.header_values(inputs).items():
         if request.headers.get(name) != value:
             return f"header {name}: {request.headers.get(name)!r} != {value!r}"
+    if op.idempotency_key and "Idempotency-Key" not in request.headers:
+        return "no Idempotency-Key header"
+    declared_body = op.json_body(inputs)
+    if declared_body is not None and json.loads(request.body or b"null") != declared_body:
+        return f"body {request.body!r} != {declared_body!r}"
     keyed = request.headers.get("Authorization") == f"Key {FAKE_KEY}"
     if keyed != (op.auth != "none"):
         return f"API key sent: {keyed}, declared auth {op.auth}"
