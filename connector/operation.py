@@ -29,8 +29,6 @@ from connector.fal.app_id import check_request_id, parse_app_id
 from connector.operation_transforms import TRANSFORMS
 from connector.validation import json_type
 
-FORMATS = ("string", "int", "float", "flag", "binary", "json")
-STYLES = ("repeated", "comma")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _APP_PATH = "{owner}/{app}"  # written together: the [namespace/]owner/app part of input app_id
 _TEMPLATE_FIELDS = ("status", "detail", "message", "app_path")
@@ -97,8 +95,8 @@ class Outcome:
         return self.match is None or bool(self.match.search(str(exc.detail)))
 
     def error(self, exc: HTTPStatusError, inputs: Mapping[str, Any]) -> HTTPStatusError:
-        fields = {**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
-                  "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)}
+        fields = _Blank({**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
+                         "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)})
         return HTTPStatusError(
             self.failure or exc.type,
             self.message.format_map(fields) if self.message else exc.message,
@@ -111,6 +109,13 @@ class Outcome:
             detail=exc.detail,
             partial={**exc.partial, **dict(self.partial)},
         )
+
+
+class _Blank(dict[str, Any]):
+    """Template fields; an optional input that was not given reads as empty, never a KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 @dataclass(frozen=True)

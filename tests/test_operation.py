@@ -218,7 +218,7 @@ actions:
       outcomes:
         - status: 403
           failure: auth_error
-          message: "deleting the payloads of {request_id} needs an admin key (HTTP {status}: {detail})"
+          message: "deleting the payloads of {request_id}{owner} needs an admin key (HTTP {status}: {detail})"
     retry: read
     streaming: false
     annotations: {read_only: false, destructive: true, idempotent: true, open_world: true}
