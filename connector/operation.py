@@ -361,6 +361,8 @@ def _compile(raw: Mapping[str, Any], at: str, action_id: str, input_schema: Mapp
         body_fields = tuple(need_input(f"{at}.body.fields", name) for name in body.get("fields", ()))
 
     response = None
+    if "response" in raw and raw["host"] == "local":
+        raise OperationError(f"{at}.response: host local sends no request, so there is no answer to map")
     if "response" in raw:
         response = _compile_response(raw["response"], f"{at}.response", action_id, inputs, outputs, raw.get("query") or {})
 

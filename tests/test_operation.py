@@ -41,6 +41,8 @@ def _broken(action_id: str, change: Any) -> str:
 @pytest.mark.parametrize(
     ("action_id", "change", "expected"),
     [
+        ("get_jwks", lambda op: op.update(host="local"),
+         "action 'get_jwks': operation.response: host local sends no request, so there is no answer to map"),
         ("get_models", lambda op: op["query"].update(limit="limitt"),
          "action 'get_models': operation.query.limit: input field 'limitt' does not exist"),
         ("get_models", lambda op: op.update(path="/models/{family}"),
