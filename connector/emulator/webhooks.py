@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 if TYPE_CHECKING:
     from .jobs import Job
-    from .models import Outcome
+    from .outputs import Outcome
 
 
 def _b64url(raw: bytes) -> str:
