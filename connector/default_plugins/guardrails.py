@@ -1,6 +1,7 @@
 """Cost guardrails: refuse a billable call before anything billable is sent.
 
-Two settings (environment and ``Connector(...)`` keywords), both off by default:
+Three settings (environment and ``Connector(...)`` keywords), all off by default (the third,
+``min_balance_usd``, is balance_guard.py's):
 
 ``allowed_models`` / ``FAL_CONNECTOR_ALLOWED_MODELS``
     glob patterns (``fnmatch``, case-sensitive; ``*`` also matches ``/``) matched against the
@@ -43,6 +44,7 @@ import time
 from fnmatch import fnmatchcase
 from typing import Any
 
+from connector.default_plugins.balance_guard import check_balance
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
@@ -62,7 +64,7 @@ def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
         who = "an agent may upload local files" if context.agent else "upload_file may read local files"
         hint = " (send the bytes as data_base64 instead)" if config.upload_dirs is None else ""
         _require_inside(action, str(inputs["path"]), config.upload_dirs, "upload_dirs", who, hint)
-    if config.allowed_models is None and config.max_cost_usd is None:
+    if config.allowed_models is None and config.max_cost_usd is None and config.min_balance_usd is None:
         return None
     if action.spec.retry != "billable":
         return None
@@ -72,6 +74,9 @@ def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
     if config.max_cost_usd is not None:
         context.require_key()  # what the action itself would answer, before pricing is asked
         _check_budget(action, endpoint, config.max_cost_usd, context)
+    if config.min_balance_usd is not None:
+        context.require_key()
+        check_balance(action, config.min_balance_usd, context)
     return None  # allowed: the action runs as usual
 
 
