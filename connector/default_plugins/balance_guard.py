@@ -15,6 +15,7 @@ the floor and the balance seen.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -72,12 +73,24 @@ def _balance(action: Any, floor: float, context: Any) -> float:
             retryable=bool(failure.get("retryable")),
             detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None, "balance_failure": failure},
         )
-    if not isinstance(balance, (int, float)) or isinstance(balance, bool) or (currency or "USD").upper() != "USD":
+    amount = _amount(balance)
+    if amount is None or str(currency or "USD").upper() != "USD":
         raise ActionError(
             "policy_denied",
             f"{action.id} refused: min_balance_usd {floor:g} USD is set but fal reports the balance as "
             f"{balance!r} {currency!r}, not an amount in USD; nothing was sent",
             detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None},
         )
-    cache.put(float(balance), context.config.balance_cache_seconds)
-    return float(balance)
+    cache.put(amount, context.config.balance_cache_seconds)
+    return amount
+
+
+def _amount(value: Any) -> float | None:
+    """A finite number of USD, from a number or a numeric string (fal's type may drift)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        return None
+    return amount if math.isfinite(amount) else None
