@@ -22,9 +22,3 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--admin-key", default=None, metavar="KEY",
                    help="the key with the admin scope (usage, billing, payload deletion); "
                         "other keys get 403 there (default: every accepted key is an admin key)")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import main
-
-    return main(args.host, args.port, args.tls, args.key, args.admin_key)
