@@ -9,7 +9,8 @@
     without billing access, another currency) the call is refused: a floor that cannot be
     checked is not a floor.
 
-A refusal is ``failure.type: policy_denied``, ``attempts: 0``, with ``detail.rule`` ``min_balance_usd``,
+The billable actions are those whose manifest ``retry`` class is ``billable``. A refusal is
+``failure.type: policy_denied``, ``attempts: 0``, with ``detail.rule`` ``min_balance_usd``,
 the floor and the balance seen.
 """
 
@@ -21,8 +22,8 @@ import time
 from typing import Any
 
 from connector.errors import ActionError
-
-_STATE_KEY = "guardrails.balance"
+from connector.hookspecs import hookimpl
+from connector.plugin_state import PerConnector
 
 
 class BalanceCache:
@@ -43,6 +44,19 @@ class BalanceCache:
             self._value = (time.monotonic() + ttl, usd) if ttl > 0 else None
 
 
+_BALANCES = PerConnector(BalanceCache)  # one cached balance per Connector
+
+
+@hookimpl(trylast=True)  # after the model and cost rules: a refused call costs no balance read
+def before_execute(action: Any, inputs: dict[str, Any], context: Any) -> None:
+    floor = context.config.min_balance_usd
+    if floor is None or action.spec.retry != "billable":
+        return None
+    context.require_key()  # what the action itself would answer, before the balance is asked
+    check_balance(action, floor, context)
+    return None
+
+
 def check_balance(action: Any, floor: float, context: Any) -> None:
     """Refuse ``action`` (policy_denied) unless the balance is at least ``floor`` USD."""
     balance = _balance(action, floor, context)
@@ -57,12 +71,11 @@ def check_balance(action: Any, floor: float, context: Any) -> None:
 
 
 def _balance(action: Any, floor: float, context: Any) -> float:
-    connector = context.connector
-    cache: BalanceCache = connector.state(_STATE_KEY, BalanceCache)
+    cache = _BALANCES.get(context)
     cached = cache.get()
     if cached is not None:
         return cached
-    out = connector.run("get_balance", {})
+    out = context.run_action("get_balance", {})
     balance, currency = out.get("current_balance"), out.get("currency")
     if not out.get("success"):
         failure = out.get("failure") or {}

@@ -1,7 +1,7 @@
 """Cost guardrails: refuse a billable call before anything billable is sent.
 
-Three settings (environment and ``Connector(...)`` keywords), all off by default (the third,
-``min_balance_usd``, is balance_guard.py's):
+Two settings (environment and ``Connector(...)`` keywords), both off by default (the balance
+floor, ``min_balance_usd``, is balance_guard.py's own hook):
 
 ``allowed_models`` / ``FAL_CONNECTOR_ALLOWED_MODELS``
     glob patterns (``fnmatch``, case-sensitive; ``*`` also matches ``/``) matched against the
@@ -45,7 +45,6 @@ import time
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from connector.default_plugins.balance_guard import check_balance
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
@@ -69,7 +68,7 @@ def before_execute(action: Action, inputs: dict[str, Any], context: ActionContex
         who = "an agent may upload local files" if context.agent else "upload_file may read local files"
         hint = " (send the bytes as data_base64 instead)" if config.upload_dirs is None else ""
         _require_inside(action, str(inputs["path"]), config.upload_dirs, "upload_dirs", who, hint)
-    if config.allowed_models is None and config.max_cost_usd is None and config.min_balance_usd is None:
+    if config.allowed_models is None and config.max_cost_usd is None:
         return None
     if action.spec.retry != "billable":
         return None
@@ -79,9 +78,6 @@ def before_execute(action: Action, inputs: dict[str, Any], context: ActionContex
     if config.max_cost_usd is not None:
         context.require_key()  # what the action itself would answer, before pricing is asked
         _check_budget(action, endpoint, config.max_cost_usd, context)
-    if config.min_balance_usd is not None:
-        context.require_key()
-        check_balance(action, config.min_balance_usd, context)
     return None  # allowed: the action runs as usual
 
 
