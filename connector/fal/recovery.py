@@ -8,10 +8,14 @@ instead of submitting again). The failure's ``detail`` carries that call, ready 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from connector.errors import ActionError, TransportError
+from connector.fal.app_id import parse_app_id
 
 MARGIN = 60.0  # seconds added before and after the submit: clocks and fal's own timestamps differ
 
@@ -45,3 +49,15 @@ def lost_submit(error: ActionError, endpoint_id: str, sent_at: float, gave_up_at
     return TransportError(error.type, message, status_code=error.status_code, retryable=error.retryable,
                           attempts=error.attempts, fal_request_id=error.fal_request_id,
                           retry_after=error.retry_after, detail=detail, partial=error.partial)
+
+
+@contextmanager
+def findable_if_lost(app_id: str) -> Iterator[None]:
+    """Around a billable submit: an ``outcome_unknown`` failure leaves saying how to find the job."""
+    sent_at = time.time()
+    try:
+        yield
+    except ActionError as exc:
+        if exc.type != "outcome_unknown":
+            raise
+        raise lost_submit(exc, parse_app_id(app_id).endpoint, sent_at, time.time()) from exc
