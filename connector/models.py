@@ -40,6 +40,7 @@ class ActionSpec(BaseModel):
     retry: str = "read"
     streaming: bool = False
     annotations: Annotations
+    group: str = "queue"  # which tool group offers it to agents (connector.agents.groups)
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "aliases": list(self.aliases), "description": self.description}
