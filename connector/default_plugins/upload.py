@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import mimetypes
 import os
 import threading
@@ -26,6 +27,7 @@ from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.plugin_state import PerConnector
 
+LIFECYCLE_HEADER = "X-Fal-Object-Lifecycle-Preference"  # how long fal keeps the file, who may read it
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
 PARALLEL_PARTS = 4  # multipart parts on the wire at once (fal_client uses 10; this bounds memory)
 
@@ -90,13 +92,14 @@ _TOKENS = PerConnector(_TokenCache)  # this plugin's CDN token, one per Connecto
 def upload_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     source = _Source(inputs)
     ctx.require_key()
+    lifecycle = lifecycle_headers(inputs)
     try:
-        url = _upload_cdn(ctx, source)
+        url = _upload_cdn(ctx, source, lifecycle)
     except ActionError as exc:
         if exc.type in ("auth_error", "missing_credentials", "invalid_input"):
             raise
         ctx.emit("upload_fallback", reason=exc.message)
-        url = _upload_storage(ctx, source)
+        url = _upload_storage(ctx, source, lifecycle)
     return {"url": url, "size": source.size, "content_type": source.content_type}
 
 
@@ -117,13 +120,20 @@ def _expiry(value: Any) -> float:
         return time.time() + 300  # unknown expiry: keep it briefly
 
 
-def _upload_cdn(ctx: Any, source: _Source) -> str:
+def lifecycle_headers(inputs: dict[str, Any]) -> dict[str, str]:
+    """``object_lifecycle`` (schema-checked) as fal's X-Fal-Object-Lifecycle-Preference: compact JSON."""
+    value = inputs.get("object_lifecycle")
+    return {} if value is None else {LIFECYCLE_HEADER: json.dumps(value, separators=(",", ":"))}
+
+
+def _upload_cdn(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
     token = _cdn_token(ctx)
     base = str(token.get("base_url") or ctx.config.cdn_url).rstrip("/")
     headers = {
         "Authorization": f"{token.get('token_type', 'Bearer')} {token['token']}",
         "Content-Type": source.content_type,
         "X-Fal-File-Name": header_file_name(source.name),
+        **lifecycle,
     }
     if source.size <= ctx.config.upload_multipart_threshold:
         response = manifest_operation("upload_file").send(ctx, {}, base_url=base, data=source.read_all(), headers=headers)
@@ -184,8 +194,9 @@ def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> lis
     return sorted(parts, key=lambda part: int(part["partNumber"]))
 
 
-def _upload_storage(ctx: Any, source: _Source) -> str:
-    response = manifest_operation("upload_file", "storage").send(ctx, {}, json={"file_name": source.name, "content_type": source.content_type})
+def _upload_storage(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
+    response = manifest_operation("upload_file", "storage").send(
+        ctx, {}, json={"file_name": source.name, "content_type": source.content_type}, headers=lifecycle or None)
     target = ctx.require_fields(ctx.json(response, "storage upload"), "storage upload", "upload_url", "file_url")
     ctx.request("PUT", str(target["upload_url"]), data=source.read_all(), headers={"Content-Type": source.content_type}, auth=False)
     return str(target["file_url"])
