@@ -28,10 +28,15 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from .job import FalActivities
 from .receiver import WebhookServer
 from .workflow import FalJobWorkflow
+
+# The workflow module imports only the standard library and temporalio; passing the connector's
+# modules through spares the sandbox re-importing the package for every workflow run.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("connector"))
 
 
 @dataclass
@@ -67,7 +72,7 @@ async def fal_worker(
             url = public_url or server.url
         activities = FalActivities(connector, webhook_url=url, poll_interval=poll_interval)
         worker = Worker(client, task_queue=task_queue, activities=activities.all(), workflows=[FalJobWorkflow],
-                        max_concurrent_activities=max_concurrent_activities)
+                        max_concurrent_activities=max_concurrent_activities, workflow_runner=WORKFLOW_RUNNER)
         await stack.enter_async_context(worker)
         yield FalWorker(worker, url)
 
