@@ -160,3 +160,16 @@ def test_200_jobs_in_flight_complete_through_8_activity_slots(fal_emulator, fal_
     overlap = max(sum(1 for j in jobs if j.submitted <= k.submitted < j.start_at + j.run_seconds) for k in jobs)
     assert overlap > 8  # more jobs running at fal than the worker has slots: none held a slot
     assert status_polls(fal_emulator) == []
+
+
+def test_demo_runs_20_jobs_through_temporal_and_prints_their_progress():
+    proc = subprocess.run([sys.executable, "-m", "connector", "demo", "--engine", "temporal"], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    progress = [line for line in lines if line.startswith("  [")]
+    assert [line[3:8] for line in progress] == [f"{k:2}/20" for k in range(1, 21)]
+    assert all(": http://127.0.0.1:" in line for line in progress)  # each job's image, from the emulator
+    assert sorted(int(line.split("job")[1].split()[0]) for line in progress) == list(range(20))
+    assert "20/20 jobs done" in proc.stdout and "20 webhooks completed them" in proc.stdout
+    assert "Temporal Server:" not in proc.stdout  # the dev server's banner is kept out of the demo
