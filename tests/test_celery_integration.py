@@ -8,6 +8,7 @@ the worker again.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
         return tasks
 
     yield make
+    gc.collect()  # results unsubscribe from Redis when collected: while it still runs
     for tasks in made:
         tasks.close()
 

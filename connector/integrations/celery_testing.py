@@ -76,7 +76,10 @@ def celery_app(redis_url: str, name: str = "fal-tests") -> Any:
                     broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
                     # a countdown message is held by the worker, not by Redis: keep it unacked
                     # long enough that Redis does not hand it to another worker meanwhile.
-                    broker_transport_options={"visibility_timeout": 3600})
+                    broker_transport_options={"visibility_timeout": 3600},
+                    # a result object collected after the throwaway Redis stopped gives up at
+                    # once instead of reconnecting for 20 s
+                    result_backend_transport_options={"retry_policy": {"max_retries": 1}})
     return app
 
 
