@@ -132,6 +132,22 @@ def test_a_redelivered_submit_message_does_not_submit_twice(make_tasks, fal_emul
     assert len(submits(fal_emulator)) == 1  # ... fal got one submit
 
 
+def test_two_deliveries_at_once_submit_once(make_tasks, fal_emulator):
+    # The same job sent twice, run side by side: the second finds the first mid-submit (fal
+    # answers after 1 s), waits for it and follows the same request.
+    fal_emulator.faults.add("submit", delay=1.0)
+    tasks = make_tasks()
+    give_up, seen = tasks.store.give_up, []
+    tasks.store.give_up = lambda key, now: seen.append(give_up(key, now)) or seen[-1]  # type: ignore[method-assign]
+    with worker(tasks, pool="threads", concurrency=2):
+        results = [tasks.job(APP, {"n": 6}, key="twice").delay() for _ in range(2)]
+        outs = [r.get(timeout=30) for r in results]
+    [job] = fal_emulator.jobs
+    assert len(submits(fal_emulator)) == 1
+    assert [(o["success"], o["request_id"]) for o in outs] == [(True, job.request_id)] * 2, outs
+    assert "submitting" in seen  # the second really found the first one mid-submit
+
+
 class LosesWorkerAfterSubmit:
     """A connector whose first submit reaches fal, then the worker is lost before the record."""
 

@@ -167,15 +167,16 @@ class FalTasks:
             request_id, kind = self._send(key, owner, job)
             if isinstance(request_id, dict):  # fal certainly has no job: nothing to wait for
                 return {**state, "output": request_id}
-        elif found.get("request_id"):
-            request_id, kind = found["request_id"], "submitted"
-        elif found.get("state") == "submitting":
-            if self.store.give_up(key, time.time()) == "submitting":
-                # Another delivery of this message is submitting right now: look again later.
-                raise task.retry(countdown=min(self.poll_interval, self.lease))
-            request_id, kind = None, "unknown"
         else:
-            request_id, kind = None, found.get("state", "unknown")
+            if not found.get("request_id") and found.get("state") == "submitting":
+                if self.store.give_up(key, time.time()) == "submitting":
+                    # Another delivery of this message is submitting right now: look again later.
+                    raise task.retry(countdown=min(self.poll_interval, self.lease))
+                found = self.store.get(key)  # given up now, or its owner finished meanwhile
+                if not found:  # its owner's submit certainly enqueued nothing: this one may claim
+                    raise task.retry(countdown=0)
+            request_id = found.get("request_id")
+            kind = "submitted" if request_id else found.get("state", "unknown")
         state["request_id"] = request_id
         return self._hand_over(task, state, kind)
 
