@@ -96,10 +96,11 @@ class FalTasks:
         self.actions: dict[str, Task] = {}
         for spec in self.connector.actions():
             self.actions[spec["id"]] = self._action_task(prefix, spec)
-        self.submit = self._task(f"{prefix}.job.submit", self._submit, acks_late=True)
-        self.wait = self._task(f"{prefix}.job.wait", self._wait, acks_late=True)
+        # Only fetch's result is the job's; the steps before it pass theirs down the chain.
+        self.submit = self._task(f"{prefix}.job.submit", self._submit, acks_late=True, ignore_result=True)
+        self.wait = self._task(f"{prefix}.job.wait", self._wait, acks_late=True, ignore_result=True)
         self.fetch = self._task(f"{prefix}.job.fetch", self._fetch, acks_late=True)
-        self.resume = self._task(f"{prefix}.job.resume", self._resume, acks_late=True)
+        self.resume = self._task(f"{prefix}.job.resume", self._resume, acks_late=True, ignore_result=True)
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ class FalTasks:
                 self._connector = self._make_connector()
             return self._connector
 
-    def _task(self, name: str, fn: Callable[..., Any], *, acks_late: bool) -> Task:
+    def _task(self, name: str, fn: Callable[..., Any], *, acks_late: bool, ignore_result: bool = False) -> Task:
         # bind: the functions need the request (delivery id, chain) and self.retry.
         # reject_on_worker_lost: a job task whose worker process died goes back to the queue
         # (the dedup record makes the rerun safe) instead of being recorded as failed.
@@ -121,7 +122,7 @@ class FalTasks:
         # not shared: these tasks belong to this app only (they close over this FalTasks).
         run.__doc__, run.__module__ = fn.__doc__, __name__
         return self.app.task(name=name, bind=True, shared=False, acks_late=acks_late, reject_on_worker_lost=acks_late,
-                             max_retries=None)(run)
+                             ignore_result=ignore_result, max_retries=None)(run)
 
     def _action_task(self, prefix: str, spec: Mapping[str, Any]) -> Task:
         action_id = spec["id"]
