@@ -148,8 +148,9 @@ def test_200_jobs_in_flight_complete_through_8_activity_slots(fal_emulator, fal_
 
     async def scenario() -> list[dict[str, Any]]:
         async with dev_server() as env, fal_worker(env.client, "many", connector=fal_connector, max_concurrent_activities=8):
-            return await run_jobs(env.client, [{"app_id": ECHO, "data": {"i": i}} for i in range(200)],
-                                  task_queue="many", max_in_flight=200, on_done=lambda i, _: finished.append(i))
+            jobs = [{"app_id": ECHO, "data": {"i": i}, "webhook_wait": 120} for i in range(200)]
+            return await asyncio.wait_for(run_jobs(env.client, jobs, task_queue="many", max_in_flight=200,
+                                                   on_done=lambda i, _: finished.append(i)), 240)
 
     outputs = asyncio.run(scenario())
     assert [o["success"] for o in outputs] == [True] * 200, [o for o in outputs if not o["success"]][:3]

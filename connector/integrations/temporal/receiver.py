@@ -33,6 +33,8 @@ from .workflow import FAL_JOB
 
 Reply = tuple[int, dict[str, Any]]
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# How long a delivery waits for its activity's heartbeat (the request id) before answering 503.
+RECORD_WAIT_STEP, RECORD_WAIT_STEPS = 0.1, 50
 
 
 async def complete_from_webhook(
@@ -58,6 +60,11 @@ async def complete_from_webhook(
     run_id = target.get("run_id") or None
     try:
         recorded = await _recorded_request_id(client, workflow_id, run_id, activity_id)
+        for _ in range(RECORD_WAIT_STEPS):  # a fast job's webhook can overtake the heartbeat
+            if recorded != "":
+                break
+            await asyncio.sleep(RECORD_WAIT_STEP)
+            recorded = await _recorded_request_id(client, workflow_id, run_id, activity_id)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return 404, {"error": f"no workflow {workflow_id!r}"}
