@@ -21,7 +21,7 @@ pytest.importorskip("temporalio")
 import requests
 from suite_helpers import subprocess_env
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from connector.integrations.temporal import FalJobWorkflow, run_jobs, start_dev_server
@@ -174,3 +174,32 @@ def test_demo_runs_20_jobs_through_temporal_and_prints_their_progress():
     assert sorted(int(line.split("job")[1].split()[0]) for line in progress) == list(range(20))
     assert "20/20 jobs done" in proc.stdout and "20 webhooks completed them" in proc.stdout
     assert "Temporal Server:" not in proc.stdout  # the dev server's banner is kept out of the demo
+
+
+def test_a_webhook_without_payload_is_fetched_and_a_failed_job_fails_typed(fal_emulator, fal_connector):
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=1.0)
+
+    async def scenario() -> tuple[dict[str, Any], BaseException]:
+        async with dev_server() as env, fal_worker(env.client, "q", connector=fal_connector) as worker:
+            handle = await start(env.client, {"app_id": ECHO, "data": {"n": 4}, "webhook_wait": 60}, "q")
+            request_id = await until(lambda: pending_request_id(env.client, handle.id))
+            # fal's delivery when the output could not be sent: OK, payload null, payload_error.
+            body = json.dumps({"request_id": request_id, "status": "OK", "payload": None,
+                               "payload_error": "Response payload is not JSON serializable."}).encode()
+            (job,) = fal_emulator.jobs
+            answer = await asyncio.to_thread(requests.post, job.webhook_url, data=body,
+                                             headers=fal_emulator.sign_webhook(body, request_id), timeout=10)
+            assert answer.status_code == 200 and answer.json() == {"status": "completed"}
+            done = dict(await handle.result())
+            failing = await start(env.client, {"app_id": "fal-ai/always-fails", "data": {}}, "q")
+            with pytest.raises(WorkflowFailureError) as caught:
+                await asyncio.wait_for(failing.result(), 60)
+            assert worker.webhook_url
+            return done, caught.value.cause
+
+    done, cause = asyncio.run(scenario())
+    assert done["data"] == {"echo": {"n": 4}}  # fetched from fal once the job completed
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)  # the activity's error
+    err = cause.cause
+    assert err.type == "model_error" and err.non_retryable and "Invalid status code: 422" in err.message
+    assert len(fal_emulator.jobs) == 2
