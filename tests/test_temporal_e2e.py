@@ -143,7 +143,8 @@ def test_a_job_past_its_deadline_is_cancelled_at_fal(fal_emulator, fal_connector
 
 
 def test_200_jobs_in_flight_complete_through_8_activity_slots(fal_emulator, fal_connector):
-    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=1.0)
+    # 3 s jobs: even a slow machine starts well over 8 of them within one job's run.
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=3.0)
     finished: list[int] = []
 
     async def scenario() -> list[dict[str, Any]]:
