@@ -204,3 +204,22 @@ def test_a_webhook_without_payload_is_fetched_and_a_failed_job_fails_typed(fal_e
     err = cause.cause
     assert err.type == "model_error" and err.non_retryable and "Invalid status code: 422" in err.message
     assert len(fal_emulator.jobs) == 2
+
+
+def test_cancelling_the_workflow_cancels_the_job_at_fal(fal_emulator, fal_connector):
+    fal_emulator.set_model("fal-ai/slow", queue_seconds=0, run_seconds=60)
+
+    async def scenario() -> tuple[dict[str, str] | None, BaseException]:
+        async with dev_server() as env, fal_worker(env.client, "q", connector=fal_connector):
+            handle = await start(env.client, {"app_id": "fal-ai/slow", "data": {"n": 5}}, "q")
+            ids = await until(lambda: handle.query(FalJobWorkflow.fal_request))
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError) as caught:
+                await asyncio.wait_for(handle.result(), 60)
+            return ids, caught.value.cause
+
+    ids, cause = asyncio.run(scenario())
+    (job,) = fal_emulator.jobs
+    assert ids == {"app_id": "fal-ai/slow", "request_id": job.request_id}
+    assert type(cause).__name__ == "CancelledError"
+    assert job.cancel_requested_at is not None  # fal was told before the workflow ended

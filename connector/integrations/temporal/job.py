@@ -15,6 +15,7 @@ previous attempt recorded that nothing was sent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -22,7 +23,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from .activities import NOT_SENT, action_activities, failure_error, outcome_unknown
-from .workflow import FAL_JOB
+from .workflow import FAL_JOB, SUBMITTED_SIGNAL, WORKFLOW_NAME
+
+log = logging.getLogger("connector.integrations.temporal")
 
 
 def job_failed(request_id: str, error: str | None, error_type: str | None, body: Any = None) -> ApplicationError:
@@ -77,6 +80,7 @@ class FalActivities:
             raise failure_error(out)
         request_id, app_id = out["request_id"], str(job["app_id"])
         activity.heartbeat({"request_id": request_id, "app_id": app_id, "status": "IN_QUEUE"})
+        await _tell_workflow(info, {"app_id": app_id, "request_id": request_id})
         if self.webhook_url:
             activity.raise_complete_async()
         return await self._follow(app_id, request_id)
@@ -102,3 +106,15 @@ class FalActivities:
     async def _run(self, action: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = await asyncio.to_thread(self.connector.run, action, inputs)
         return out
+
+
+async def _tell_workflow(info: activity.Info, ids: dict[str, str]) -> None:
+    """Signal a ``FalJobWorkflow`` its job's request id, so cancelling it cancels at fal. Best
+    effort: the heartbeat carries the id too (for retries and the deadline)."""
+    if info.workflow_type != WORKFLOW_NAME or not info.workflow_id:
+        return
+    try:
+        handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        await handle.signal(SUBMITTED_SIGNAL, ids)
+    except Exception as exc:  # no client (a test environment), the workflow gone: the heartbeat still has it
+        log.warning("could not signal workflow %s its request id %s: %s", info.workflow_id, ids["request_id"], exc)
