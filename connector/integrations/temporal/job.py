@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .activities import NOT_SENT, action_activities, failure_error, outcome_unknown
+from .activities import action_activities, run_action
 from .workflow import FAL_JOB, SUBMITTED_SIGNAL, WORKFLOW_NAME
 
 log = logging.getLogger("connector.integrations.temporal")
@@ -68,16 +68,11 @@ class FalActivities:
         last = info.heartbeat_details[-1] if info.heartbeat_details else None
         if isinstance(last, dict) and last.get("request_id"):
             return await self._follow(str(last["app_id"]), str(last["request_id"]))
-        if info.attempt > 1 and last != NOT_SENT:
-            raise outcome_unknown("fal_job submit")
         submit = dict(job)
         if self.webhook_url:
             submit["webhook_url"] = webhook_target(self.webhook_url, info)
-        out = await self._run("add_request_to_queue", submit)
-        if not out["success"]:
-            if (out.get("failure") or {}).get("retryable"):
-                activity.heartbeat(NOT_SENT)
-            raise failure_error(out)
+        # Billable: refused on a retry unless the last attempt recorded that nothing was sent.
+        out = await run_action(self.connector, "add_request_to_queue", submit, once_only=True)
         request_id, app_id = out["request_id"], str(job["app_id"])
         activity.heartbeat({"request_id": request_id, "app_id": app_id, "status": "IN_QUEUE"})
         await _tell_workflow(info, {"app_id": app_id, "request_id": request_id})
@@ -89,23 +84,16 @@ class FalActivities:
         """Poll until COMPLETED (heartbeating each status), then fetch the result."""
         ids = {"app_id": app_id, "request_id": request_id}
         while True:
-            status = await self._run("get_request_status", ids)
-            if not status["success"]:
-                raise failure_error(status)  # retryable ones resume here from the last heartbeat
+            # A retryable failure raises; the retry resumes here, from the last heartbeat.
+            status = await run_action(self.connector, "get_request_status", ids, once_only=False)
             activity.heartbeat({**ids, "status": status["status"]})
             if status["status"] == "COMPLETED":
                 break
             await asyncio.sleep(self.poll_interval)
         if status["job_error"]:
             raise job_failed(request_id, status["job_error"], status["job_error_type"])
-        result = await self._run("get_request_response", ids)
-        if not result["success"]:
-            raise failure_error(result)
+        result = await run_action(self.connector, "get_request_response", ids, once_only=False)
         return {"request_id": request_id, "status": "COMPLETED", "data": result["data"]}
-
-    async def _run(self, action: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = await asyncio.to_thread(self.connector.run, action, inputs)
-        return out
 
 
 async def _tell_workflow(info: activity.Info, ids: dict[str, str]) -> None:

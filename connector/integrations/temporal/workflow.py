@@ -115,7 +115,8 @@ class FalJobWorkflow:
 
     async def _timed_out(self, ids: dict[str, str] | None, timeout: float) -> ApplicationError:
         if ids is None:
-            return ApplicationError(f"the fal job did not finish within {timeout:g} s and was never submitted",
+            return ApplicationError(f"the fal job did not finish within {timeout:g} s and no request id was recorded, so nothing "
+                                    "was cancelled (a submit whose answer was lost may still run: check fal)",
                                     {"request_id": None, "cancel_status": None}, type="timeout", non_retryable=True)
         request_id, cancel_status = ids["request_id"], await self._cancel(ids)
         return ApplicationError(
