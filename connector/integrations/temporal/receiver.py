@@ -155,9 +155,10 @@ class WebhookServer:
     """
 
     def __init__(self, client: Client, *, host: str = "127.0.0.1", port: int = 0, path: str = "/fal/webhook", **verify: Any) -> None:
-        self._socket = socket.create_server((host, port))
+        ipv6 = ":" in host
+        self._socket = socket.create_server((host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET)
         self.host, self.port = host, self._socket.getsockname()[1]
-        self.url = f"http://{host}:{self.port}{path}"
+        self.url = f"http://{f'[{host}]' if ipv6 else host}:{self.port}{path}"
         config = uvicorn.Config(webhook_app(client, path=path, **verify), log_level="warning", lifespan="off",
                                 access_log=False, timeout_graceful_shutdown=2)
         self._server = _Uvicorn(config)
