@@ -223,3 +223,21 @@ def test_cancelling_the_workflow_cancels_the_job_at_fal(fal_emulator, fal_connec
     assert ids == {"app_id": "fal-ai/slow", "request_id": job.request_id}
     assert type(cause).__name__ == "CancelledError"
     assert job.cancel_requested_at is not None  # fal was told before the workflow ended
+
+
+def test_without_webhooks_a_worker_polls_with_heartbeats(fal_emulator, fal_connector):
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=0.5)
+
+    async def scenario() -> dict[str, Any]:
+        async with dev_server() as env, fal_worker(env.client, "poll", connector=fal_connector, webhooks=False,
+                                                   poll_interval=0.1) as worker:
+            assert worker.webhook_url is None
+            job = {"app_id": ECHO, "data": {"n": 6}, "heartbeat_timeout": 5}
+            handle = await start(env.client, job, "poll")
+            return dict(await asyncio.wait_for(handle.result(), 60))
+
+    done = asyncio.run(scenario())
+    assert done["data"] == {"echo": {"n": 6}}
+    (job,) = fal_emulator.jobs
+    assert job.webhook_url is None and fal_emulator.webhook_deliveries == []
+    assert status_polls(fal_emulator)
