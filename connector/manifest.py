@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from connector.models import Action, ActionSpec, Handler
 from connector.operation import DeclaredHandler, Operation, OperationError, compile_operation
@@ -48,7 +48,7 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
         # The spec keeps where the call goes; the rest of the declaration is the Operation's.
         values["operation"] = {key: values["operation"][key] for key in ("method", "host", "path") if key in values["operation"]}
     try:
-        return cast(ActionSpec, ActionSpec.model_validate(values))
+        return ActionSpec(**values)
     except Exception as exc:
         raise ManifestError(f"{where}: {exc}") from None
 
