@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("demo", "run a whole job end to end (on the embedded emulator without FAL_KEY)")
     p.add_argument("--real", action="store_true", help="with FAL_KEY set: really call fal.ai (this bills your account)")
+    p.add_argument("--engine", choices=("direct", "temporal"), default="direct",
+                   help="temporal: 20 jobs as Temporal workflows on a local dev server (needs the 'temporal' extra)")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -260,6 +262,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.engine == "temporal":
+        from connector.integrations.temporal.demo import main as temporal_demo
+
+        return temporal_demo()
     from connector.demo import main as demo_main
 
     return demo_main(real=args.real)

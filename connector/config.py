@@ -290,7 +290,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "allowed_models": _patterns,
     "max_cost_usd": _bounded(ge=0, finite=True),
     "min_balance_usd": _bounded(ge=0, finite=True),
-    "balance_cache_seconds": _bounded(ge=0, le=3600),
+    "balance_cache_seconds": _bounded(ge=0, le=3600, finite=True),
     "max_tool_result_bytes": _bounded(integer=True, ge=1024),
     "download_dirs": _dirs,
     "upload_dirs": _dirs,

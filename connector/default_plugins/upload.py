@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from connector.errors import ActionError, InvalidInputError
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.plugin_state import PerConnector
 
@@ -107,7 +107,7 @@ def _cdn_token(ctx: Any) -> dict[str, Any]:
     cache = _TOKENS.get(ctx)
     with cache.lock:
         if cache.token is None or time.time() > cache.expires - TOKEN_MARGIN:
-            response = ctx.request("POST", ctx.url("rest", "/storage/auth/token"), params={"storage_type": "fal-cdn-v3"}, json={})
+            response = manifest_operation("upload_file", "cdn_token").send(ctx, {}, json={})
             token = ctx.require_fields(ctx.json(response, "CDN token"), "CDN token", "token")
             cache.token, cache.expires = token, _expiry(token.get("expires_at"))
         return dict(cache.token)
@@ -136,7 +136,7 @@ def _upload_cdn(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
         **lifecycle,
     }
     if source.size <= ctx.config.upload_multipart_threshold:
-        response = ctx.request("POST", base + "/files/upload", data=source.read_all(), headers=headers, auth=False)
+        response = manifest_operation("upload_file").send(ctx, {}, base_url=base, data=source.read_all(), headers=headers)
         return _access_url(ctx, response, "CDN upload")
     return _upload_multipart(ctx, source, base, headers)
 
@@ -151,7 +151,7 @@ def header_file_name(name: str) -> str:
 
 
 def _upload_multipart(ctx: Any, source: _Source, base: str, headers: dict[str, str]) -> str:
-    response = ctx.request("POST", base + "/files/upload/multipart", headers=headers, auth=False, json=None, data=b"")
+    response = manifest_operation("upload_file", "multipart").send(ctx, {}, base_url=base, headers=headers, json=None, data=b"")
     started = ctx.require_fields(ctx.json(response, "multipart upload"), "multipart upload", "access_url", "uploadId")
     access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
     auth = {"Authorization": headers["Authorization"], "Accept-Encoding": "identity"}
@@ -195,10 +195,8 @@ def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> lis
 
 
 def _upload_storage(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
-    response = ctx.request(
-        "POST", ctx.url("rest", "/storage/upload/initiate"), params={"storage_type": "gcs"},
-        json={"file_name": source.name, "content_type": source.content_type}, headers=lifecycle or None,
-    )
+    response = manifest_operation("upload_file", "storage").send(
+        ctx, {}, json={"file_name": source.name, "content_type": source.content_type}, headers=lifecycle or None)
     target = ctx.require_fields(ctx.json(response, "storage upload"), "storage upload", "upload_url", "file_url")
     ctx.request("PUT", str(target["upload_url"]), data=source.read_all(), headers={"Content-Type": source.content_type}, auth=False)
     return str(target["file_url"])
