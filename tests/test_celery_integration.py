@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +27,7 @@ if shutil.which("redis-server") is None:
 
 from celery.contrib.testing.worker import start_worker  # noqa: E402
 from celery.exceptions import Reject  # noqa: E402
+from suite_helpers import REPO, subprocess_env  # noqa: E402
 
 from connector.integrations.celery import FalTasks  # noqa: E402
 from connector.integrations.celery_testing import celery_app, redis_server, wsgi_server  # noqa: E402
@@ -178,6 +184,19 @@ def test_a_worker_lost_before_recording_the_request_id_never_resubmits(make_task
     assert tasks.store.get("lost")["state"] == "unknown"
 
 
+def test_a_submit_whose_answer_was_lost_is_never_sent_again(make_tasks, fal_emulator):
+    # fal enqueues the job, then the connection breaks before its answer: the outcome is unknown.
+    fal_emulator.faults.add("submit", action="reset_after")
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)
+        again = tasks.job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)  # the same job, sent again
+    assert len(fal_emulator.jobs) == 1 and len(submits(fal_emulator)) == 1
+    for o in (out, again):
+        assert o["success"] is False and o["failure"]["type"] == "outcome_unknown", o
+    assert tasks.store.get("no-answer")["state"] == "unknown"
+
+
 def test_with_webhooks_a_lost_request_id_comes_back_with_the_webhook(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=1.5)
     conn = LosesWorkerAfterSubmit(connector_for(fal_emulator))
@@ -243,3 +262,43 @@ def test_the_webhook_receiver_refuses_what_it_cannot_trust(make_tasks, fal_emula
     assert "delivered" not in tasks.store.get("k")
     assert tasks.handle_webhook(fal_emulator.sign_webhook(body, "r2"), body, "k")[0] == 200
     assert tasks.store.get("k")["delivered"] == "OK"
+
+
+def test_a_worker_process_killed_mid_job_and_a_new_one_finish_it_with_one_submit(make_tasks, redis_url, fal_emulator):
+    # A real worker process, SIGKILLed once fal has the job and Redis its request id; its
+    # unacknowledged message comes back (visibility timeout 2 s) to a second worker process.
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=3)
+    tasks = make_tasks()
+    # Redis hands an unacknowledged message to a worker again after visibility_timeout (2 s here).
+    fast_redelivery = {"visibility_timeout": 2, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}
+    tasks.app.conf.broker_transport_options = fast_redelivery
+    env = subprocess_env(fal_emulator, CELERY_BROKER_URL=redis_url, CELERY_BROKER_TRANSPORT_OPTIONS=json.dumps(fast_redelivery))
+    env["PYTHONPATH"] = os.path.join(REPO, "tests") + os.pathsep + env["PYTHONPATH"]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_crash_app", "worker", "--pool", "solo",
+                                 "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "ERROR"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = start()
+    try:
+        result = tasks.job(APP, {"n": 7}, key="killed").delay()
+        deadline = time.monotonic() + 30
+        while not tasks.store.get("killed").get("request_id"):
+            assert time.monotonic() < deadline, "the first worker never submitted"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = start()
+    try:
+        out = result.get(timeout=45)
+    finally:
+        second.terminate()
+        second.wait(15)
+    [job] = fal_emulator.jobs
+    assert len(submits(fal_emulator)) == 1
+    assert out["success"] is True and out["request_id"] == job.request_id and out["data"] == {"echo": {"n": 7}}, out
