@@ -49,9 +49,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
+from connector.agents.groups import in_groups
 from connector.plugin_state import PerConnector
+from connector.schema_walk import inline_refs
 from connector.validation import json_type
 
 # Per Connector: the tool names and the specs of each format, built once (the actions are fixed).
@@ -70,14 +73,18 @@ _ROOT_COMBINATORS = ("oneOf", "anyOf", "allOf", "not", "if", "then", "else", "de
 # -- public ------------------------------------------------------------------------------
 
 
-def tool_specs(connector: Any, format: str = "openai") -> list[dict[str, Any]]:
-    """Tool definitions of every registered action in ``format`` (see ``FORMATS``)."""
+def tool_specs(connector: Any, format: str = "openai", groups: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Tool definitions of every registered action in ``format`` (see ``FORMATS``); with
+    ``groups``, only those of the actions in these groups (see connector.agents.groups)."""
     if format not in FORMATS:
         raise ValueError(f"unknown tool format {format!r}; expected one of {', '.join(FORMATS)}")
     cache = _CACHE.get(connector)
     specs = cache.get(format)
     if specs is None:  # two threads may both build it: the first one stored is kept
         specs = cache.setdefault(format, _build(connector, tool_names(connector), format))
+    if groups is not None:
+        offered = [in_groups(connector.action(action_id), groups) for action_id in tool_names(connector).values()]
+        specs = [spec for spec, keep in zip(specs, offered, strict=True) if keep]
     return copy.deepcopy(specs)  # callers may edit theirs; the cached one stays intact
 
 
@@ -151,46 +158,6 @@ def mcp_tool(spec: Any, name: str) -> dict[str, Any]:
             "openWorldHint": a.open_world,
         },
     }
-
-
-# -- $ref inlining -----------------------------------------------------------------------
-
-
-class _Cycle(Exception):
-    pass
-
-
-def inline_refs(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """``schema`` with every local ``$ref`` replaced by its target; ``(copy, False)``, or
-    ``(unchanged copy, True)`` when a reference is recursive and cannot be inlined."""
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
-
-    def target(ref: str) -> tuple[str, Any]:
-        for prefix in ("#/$defs/", "#/definitions/"):
-            if ref.startswith(prefix) and ref[len(prefix) :] in defs:
-                return ref, defs[ref[len(prefix) :]]
-        raise _Cycle  # a reference we cannot resolve here: keep the schema as it is
-
-    def walk(node: Any, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [walk(v, stack) for v in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            key, resolved = target(ref)
-            if key in stack:
-                raise _Cycle
-            merged = walk(resolved, (*stack, key))
-            siblings = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
-            return {**merged, **siblings} if isinstance(merged, dict) else merged
-        return {k: walk(v, stack) for k, v in node.items()}
-
-    root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
-    try:
-        return walk(root, ()), False
-    except _Cycle:
-        return copy.deepcopy(schema), True
 
 
 # -- OpenAI strict mode ------------------------------------------------------------------
