@@ -197,6 +197,18 @@ def test_a_submit_whose_answer_was_lost_is_never_sent_again(make_tasks, fal_emul
     assert tasks.store.get("no-answer")["state"] == "unknown"
 
 
+def test_a_submit_fal_refused_frees_the_key_for_a_later_attempt(make_tasks, fal_emulator):
+    fal_emulator.faults.add("submit", status=422, body={"detail": [{"loc": ["body"], "msg": "bad", "type": "value_error"}]})
+    tasks = make_tasks()
+    with worker(tasks):
+        refused = tasks.job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+        assert tasks.store.get("refused") == {}  # nothing at fal: the claim is gone
+        out = tasks.job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+    assert refused["success"] is False and refused["failure"]["type"] == "http_error" and refused["key"] == "refused", refused
+    assert out["success"] is True and out["request_id"] == fal_emulator.jobs[0].request_id, out
+    assert len(submits(fal_emulator)) == 2 and len(fal_emulator.jobs) == 1
+
+
 def test_with_webhooks_a_lost_request_id_comes_back_with_the_webhook(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=1.5)
     conn = LosesWorkerAfterSubmit(connector_for(fal_emulator))

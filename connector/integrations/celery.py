@@ -191,13 +191,13 @@ class FalTasks:
         if out["success"]:
             return out["request_id"], "submitted"
         failure = out["failure"]
-        if failure["attempts"] == 0 or failure["retryable"]:
-            # Nothing was sent, or fal refused it in a way that enqueues nothing (the connector
-            # calls a submit retryable only then): a later attempt with this key may submit.
+        if failure["attempts"] == 0 or failure["retryable"] or 400 <= (failure["status_code"] or 0) < 500:
+            # Nothing was sent, or fal refused it (a 4xx; the connector calls a submit retryable
+            # only when fal cannot have enqueued it): a later attempt with this key may submit.
             self.store.release(key, owner)
             return {**out, "key": key, "request_id": None}, ""
-        # Read timeout, dropped connection, a 5xx from fal's app: maybe enqueued. Keep the claim.
-        self.store.record(key, None, "unknown", None)
+        # Read timeout, dropped connection, a 5xx from fal's app, a garbled 200: maybe enqueued.
+        # The claim stays: this key is never submitted again.
         return None, "unknown"
 
     def _hand_over(self, task: Task, state: dict[str, Any], kind: str) -> dict[str, Any]:
