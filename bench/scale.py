@@ -108,7 +108,7 @@ def run_celery(n: int, env: dict[str, str], *, webhooks: bool, concurrency: int 
         with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="ERROR"), \
                 sampled() as peak:
             start = time.perf_counter()
-            results = [fal.job(APP, data(i)).delay() for i in range(n)]
+            results = [fal.fal_job(APP, data(i)).delay() for i in range(n)]
             outs = [r.get(timeout=600) for r in results]
             wall = time.perf_counter() - start
         # A result unsubscribes from Redis when collected: let that happen while Redis still runs.

@@ -82,7 +82,7 @@ def test_a_job_completes_through_submit_wait_fetch(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=0.5)
     tasks = make_tasks()
     with worker(tasks):
-        out = tasks.job(APP, {"n": 1}, key="order-1").delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 1}, key="order-1").delay().get(timeout=30)
     assert out["success"] is True, out
     assert out["data"] == {"echo": {"n": 1}}
     assert out["key"] == "order-1"
@@ -97,7 +97,7 @@ def test_a_job_completes_through_submit_wait_fetch(make_tasks, fal_emulator):
 def test_a_failed_job_is_a_failure_output_not_an_exception(make_tasks, fal_emulator):
     tasks = make_tasks()
     with worker(tasks):
-        out = tasks.job("fal-ai/always-fails", {}).delay().get(timeout=30)
+        out = tasks.fal_job("fal-ai/always-fails", {}).delay().get(timeout=30)
     assert out["success"] is False and out["failure"]["type"] == "model_error", out
     assert out["request_id"] == fal_emulator.jobs[0].request_id
 
@@ -108,7 +108,7 @@ def test_a_job_completes_by_webhook_with_two_requests_and_no_status_call(make_ta
     with wsgi_server(lambda environ, start: holder["tasks"].wsgi_app(environ, start)) as url:
         tasks = holder["tasks"] = make_tasks(webhook_url=url)
         with worker(tasks):
-            out = tasks.job(APP, {"n": 2}, key="hooked").delay().get(timeout=30)
+            out = tasks.fal_job(APP, {"n": 2}, key="hooked").delay().get(timeout=30)
     assert out["success"] is True and out["data"] == {"echo": {"n": 2}}, out
     [job] = fal_emulator.jobs
     assert job.webhook_url is not None and "fal_job=hooked" in job.webhook_url
@@ -131,7 +131,7 @@ def test_a_redelivered_submit_message_does_not_submit_twice(make_tasks, fal_emul
 
     tasks.store.record = record_then_lose_the_worker  # type: ignore[method-assign]
     with worker(tasks):
-        out = tasks.job(APP, {"n": 3}).delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 3}).delay().get(timeout=30)
     assert out["success"] is True, out
     [job] = fal_emulator.jobs
     assert deliveries == [job.request_id, job.request_id]  # the message came twice ...
@@ -146,7 +146,7 @@ def test_two_deliveries_at_once_submit_once(make_tasks, fal_emulator):
     give_up, seen = tasks.store.give_up, []
     tasks.store.give_up = lambda key, now: seen.append(give_up(key, now)) or seen[-1]  # type: ignore[method-assign]
     with worker(tasks, pool="threads", concurrency=2):
-        results = [tasks.job(APP, {"n": 6}, key="twice").delay() for _ in range(2)]
+        results = [tasks.fal_job(APP, {"n": 6}, key="twice").delay() for _ in range(2)]
         outs = [r.get(timeout=30) for r in results]
     [job] = fal_emulator.jobs
     assert len(submits(fal_emulator)) == 1
@@ -175,7 +175,7 @@ def test_a_worker_lost_before_recording_the_request_id_never_resubmits(make_task
     conn = LosesWorkerAfterSubmit(connector_for(fal_emulator))
     tasks = make_tasks(connector=lambda: conn, lease=1.0)
     with worker(tasks):
-        out = tasks.job(APP, {"n": 4}, key="lost").delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 4}, key="lost").delay().get(timeout=30)
     assert conn.lost
     assert len(fal_emulator.jobs) == 1 and len(submits(fal_emulator)) == 1
     # polling cannot learn the request id: an honest outcome_unknown, never a second submit
@@ -189,8 +189,8 @@ def test_a_submit_whose_answer_was_lost_is_never_sent_again(make_tasks, fal_emul
     fal_emulator.faults.add("submit", action="reset_after")
     tasks = make_tasks()
     with worker(tasks):
-        out = tasks.job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)
-        again = tasks.job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)  # the same job, sent again
+        out = tasks.fal_job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)
+        again = tasks.fal_job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)  # the same job, sent again
     assert len(fal_emulator.jobs) == 1 and len(submits(fal_emulator)) == 1
     for o in (out, again):
         assert o["success"] is False and o["failure"]["type"] == "outcome_unknown", o
@@ -201,9 +201,9 @@ def test_a_submit_fal_refused_frees_the_key_for_a_later_attempt(make_tasks, fal_
     fal_emulator.faults.add("submit", status=422, body={"detail": [{"loc": ["body"], "msg": "bad", "type": "value_error"}]})
     tasks = make_tasks()
     with worker(tasks):
-        refused = tasks.job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+        refused = tasks.fal_job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
         assert tasks.store.get("refused") == {}  # nothing at fal: the claim is gone
-        out = tasks.job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
     assert refused["success"] is False and refused["failure"]["type"] == "http_error" and refused["key"] == "refused", refused
     assert out["success"] is True and out["request_id"] == fal_emulator.jobs[0].request_id, out
     assert len(submits(fal_emulator)) == 2 and len(fal_emulator.jobs) == 1
@@ -216,7 +216,7 @@ def test_with_webhooks_a_lost_request_id_comes_back_with_the_webhook(make_tasks,
     with wsgi_server(lambda environ, start: holder["tasks"].wsgi_app(environ, start)) as url:
         tasks = holder["tasks"] = make_tasks(connector=lambda: conn, lease=0.5, webhook_url=url)
         with worker(tasks):
-            out = tasks.job(APP, {"n": 5}, key="recovered").delay().get(timeout=30)
+            out = tasks.fal_job(APP, {"n": 5}, key="recovered").delay().get(timeout=30)
     [job] = fal_emulator.jobs
     assert conn.lost and len(submits(fal_emulator)) == 1
     assert out["success"] is True and out["request_id"] == job.request_id, out
@@ -229,7 +229,7 @@ def test_waiting_holds_no_worker_slot(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=2)
     tasks = make_tasks(poll_interval=0.5)
     with worker(tasks, concurrency=1):
-        results = [tasks.job(APP, {"i": i}).delay() for i in range(12)]
+        results = [tasks.fal_job(APP, {"i": i}).delay() for i in range(12)]
         outs = [r.get(timeout=60) for r in results]
     assert [o["data"] for o in outs] == [{"echo": {"i": i}} for i in range(12)]
     jobs = sorted(fal_emulator.jobs, key=lambda j: j.submitted)
@@ -257,7 +257,7 @@ def test_one_task_per_action_returns_its_output(make_tasks, fal_emulator):
 def test_job_rejects_unknown_options(make_tasks):
     tasks = make_tasks()
     with pytest.raises(TypeError, match="webhook"):
-        tasks.job(APP, {}, webhook="x")
+        tasks.fal_job(APP, {}, webhook="x")
 
 
 def test_the_webhook_receiver_refuses_what_it_cannot_trust(make_tasks, fal_emulator):
@@ -294,7 +294,7 @@ def test_a_worker_process_killed_mid_job_and_a_new_one_finish_it_with_one_submit
 
     first = start()
     try:
-        result = tasks.job(APP, {"n": 7}, key="killed").delay()
+        result = tasks.fal_job(APP, {"n": 7}, key="killed").delay()
         deadline = time.monotonic() + 30
         while not tasks.store.get("killed").get("request_id"):
             assert time.monotonic() < deadline, "the first worker never submitted"

@@ -6,10 +6,10 @@
     app = Celery("jobs", broker="redis://127.0.0.1:6379/0", backend="redis://127.0.0.1:6379/0")
     fal = FalTasks(app)                                   # registers the tasks on the app
     fal.action("get_models").delay({"q": "flux"})         # one task per manifest action
-    result = fal.job("fal-ai/flux/dev", {"prompt": "a fox"}, key="order-17").delay()
+    result = fal.fal_job("fal-ai/flux/dev", {"prompt": "a fox"}, key="order-17").delay()
     result.get()        # {"success": True, "request_id": ..., "data": {...}, "key": "order-17", ...}
 
-``fal.job(...)`` is a chain of three tasks, ``submit -> wait -> fetch``:
+``fal.fal_job(...)`` is a chain of three tasks, ``submit -> wait -> fetch``:
 
 * **submit** claims the job's key in Redis before it sends anything, then records fal's
   ``request_id``. A second delivery of the same message (``acks_late`` is on, so a worker lost
@@ -133,7 +133,7 @@ class FalTasks:
         run.__doc__ = spec.get("description")
         # A redelivered message runs its task again: right for reads, wrong for a submit that
         # may bill twice. Actions the manifest does not call idempotent are acknowledged on
-        # receipt (at most once); fal jobs that must survive a lost worker go through job().
+        # receipt (at most once); fal jobs that must survive a lost worker go through fal_job().
         return self._task(f"{prefix}.{action_id}", run, acks_late=bool(spec["annotations"]["idempotent"]))
 
     def action(self, action_id: str) -> Task:
@@ -143,7 +143,7 @@ class FalTasks:
         except KeyError:
             raise KeyError(f"no action {action_id!r}; actions: {', '.join(self.actions)}") from None
 
-    def job(self, app_id: str, data: Mapping[str, Any], *, key: str | None = None,
+    def fal_job(self, app_id: str, data: Mapping[str, Any], *, key: str | None = None,
             timeout: float | None = None, **options: Any) -> Any:
         """The chain ``submit -> wait -> fetch`` for one fal job (``.delay()`` runs it). ``key``
         deduplicates: the same key never submits twice (default: a new uuid, carried by the
@@ -151,7 +151,7 @@ class FalTasks:
         max_queue_length, as for ``add_request_to_queue``."""
         unknown = set(options) - set(_SUBMIT_OPTIONS)
         if unknown:
-            raise TypeError(f"job() got unknown options {sorted(unknown)}; expected some of {list(_SUBMIT_OPTIONS)}")
+            raise TypeError(f"fal_job() got unknown options {sorted(unknown)}; expected some of {list(_SUBMIT_OPTIONS)}")
         job = {"key": key or uuid.uuid4().hex, "app_id": app_id, "data": dict(data), "options": options,
                "timeout": self.timeout if timeout is None else timeout}
         return self.submit.s(job) | self.wait.s() | self.fetch.s()

@@ -8,7 +8,7 @@ and a WSGI server for the webhook receiver (used by this project's tests and sca
         app = celery_app(url)
         fal = FalTasks(app, connector=...)
         with start_worker(app, perform_ping_check=False):
-            print(fal.job("fal-ai/echo", {"x": 1}).delay().get(timeout=30))
+            print(fal.fal_job("fal-ai/echo", {"x": 1}).delay().get(timeout=30))
 
 ``redis_server`` runs the ``redis-server`` program (Debian package ``redis-server``); it keeps
 nothing on disk and is stopped at the end.
