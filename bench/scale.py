@@ -103,8 +103,9 @@ def run_celery(n: int, env: dict[str, str], *, webhooks: bool, concurrency: int 
     holder: dict[str, FalTasks] = {}
     with redis_server() as url, wsgi_server(lambda environ, start: holder["fal"].wsgi_app(environ, start)) as hook_url:
         app = celery_app(url, "fal-scale")
+        # A webhook the emulator gives up on (3 tries) is followed by polling after 30 s.
         fal = holder["fal"] = FalTasks(app, connector=lambda: Connector(environ=env), poll_interval=2.0,
-                                       webhook_url=hook_url if webhooks else None)
+                                       webhook_url=hook_url if webhooks else None, webhook_fallback=30)
         with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="ERROR"), \
                 sampled() as peak:
             start = time.perf_counter()

@@ -90,6 +90,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 class _ThreadingWSGIServer(WSGIServer):
     daemon_threads = True
+    # fal's webhooks come in bursts (all jobs of a batch completing together); socketserver's
+    # backlog of 5 refuses the rest, and a webhook given up on costs the job its fallback wait.
+    request_queue_size = 1024
 
     def process_request(self, request: Any, client_address: Any) -> None:
         threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
