@@ -102,6 +102,26 @@ def test_a_failed_job_is_a_failure_output_not_an_exception(make_tasks, fal_emula
     assert out["request_id"] == fal_emulator.jobs[0].request_id
 
 
+def test_a_job_past_its_timeout_is_cancelled_at_fal(make_tasks, fal_emulator):
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=30)
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.fal_job(APP, {"n": 10}, timeout=1).delay().get(timeout=30)
+    [job] = fal_emulator.jobs
+    assert out["success"] is False and out["failure"]["type"] == "timeout" and out["cancelled"] is True, out
+    assert out["request_id"] == job.request_id and job.cancel_requested_at is not None
+
+
+def test_a_status_look_that_cannot_succeed_ends_the_job(make_tasks, fal_emulator):
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=30)
+    fal_emulator.faults.add("status", status=401, body={"detail": "key revoked"})
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.fal_job(APP, {"n": 11}).delay().get(timeout=30)
+    assert out["success"] is False and out["failure"]["type"] == "auth_error", out
+    assert out["request_id"] == fal_emulator.jobs[0].request_id
+
+
 def test_a_job_completes_by_webhook_with_two_requests_and_no_status_call(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=0.5)
     holder: dict[str, FalTasks] = {}

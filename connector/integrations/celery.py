@@ -235,14 +235,17 @@ class FalTasks:
         status = self.connector.run("get_request_status", {"app_id": state["app_id"], "request_id": request_id})
         if status["success"] and status["status"] == "COMPLETED":
             return state
+        if not status["success"] and not status["failure"]["retryable"]:  # e.g. not_found, auth_error
+            state["output"] = {**status, "key": key, "request_id": request_id}
+            return state
         if time.time() >= state["deadline"]:
             cancel = self.connector.run("cancel_request", {"app_id": state["app_id"], "request_id": request_id})
             state["output"] = _failure("timeout", f"job {key!r} did not complete before its timeout; cancel sent "
                                        f"({cancel.get('cancel_status')})", key=key, request_id=request_id,
                                        cancelled=bool(cancel["success"]))
             return state
-        # Not done (or the look failed: the connector already retried it): look again later,
-        # holding no worker slot meanwhile.
+        # Not done, or the look failed in a way that may pass (the connector already retried it):
+        # look again later, holding no worker slot meanwhile.
         raise task.retry(countdown=self.poll_interval)
 
     def _fetch(self, task: Task, state: dict[str, Any]) -> dict[str, Any]:
