@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import shutil
 import signal
@@ -49,6 +50,9 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
     import redis
 
     made: list[FalTasks] = []
+    # A worker sets up logging as a worker process would (the root logger's level to its
+    # loglevel): give the tests after this one the logging they had.
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
 
     def make(connector: Any = None, **options: Any) -> FalTasks:
         redis.Redis.from_url(redis_url).flushall()
@@ -62,6 +66,8 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
     gc.collect()  # results unsubscribe from Redis when collected: while it still runs
     for tasks in made:
         tasks.close()
+    logging.root.setLevel(root_level)
+    logging.root.handlers[:] = root_handlers
 
 
 def worker(tasks: FalTasks, **options: Any) -> Any:
