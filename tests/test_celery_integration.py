@@ -50,9 +50,6 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
     import redis
 
     made: list[FalTasks] = []
-    # A worker sets up logging as a worker process would (the root logger's level to its
-    # loglevel): give the tests after this one the logging they had.
-    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
 
     def make(connector: Any = None, **options: Any) -> FalTasks:
         redis.Redis.from_url(redis_url).flushall()
@@ -66,8 +63,17 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
     gc.collect()  # results unsubscribe from Redis when collected: while it still runs
     for tasks in made:
         tasks.close()
-    logging.root.setLevel(root_level)
-    logging.root.handlers[:] = root_handlers
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Any:
+    """A Celery worker sets up logging for the whole process (root level ERROR, a stderr
+    handler): put it back, so the tests after these see logging as pytest set it."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 def worker(tasks: FalTasks, **options: Any) -> Any:
