@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -103,12 +104,13 @@ def run_celery(n: int, env: dict[str, str], *, webhooks: bool, concurrency: int 
     holder: dict[str, FalTasks] = {}
     with redis_server() as url, wsgi_server(lambda environ, start: holder["fal"].wsgi_app(environ, start)) as hook_url:
         app = celery_app(url, "fal-scale")
+        # A webhook the emulator gives up on (3 tries) is followed by polling after 30 s.
         fal = holder["fal"] = FalTasks(app, connector=lambda: Connector(environ=env), poll_interval=2.0,
-                                       webhook_url=hook_url if webhooks else None)
+                                       webhook_url=hook_url if webhooks else None, webhook_fallback=30)
         with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="ERROR"), \
                 sampled() as peak:
             start = time.perf_counter()
-            results = [fal.job(APP, data(i)).delay() for i in range(n)]
+            results = [fal.fal_job(APP, data(i)).delay() for i in range(n)]
             outs = [r.get(timeout=600) for r in results]
             wall = time.perf_counter() - start
         # A result unsubscribes from Redis when collected: let that happen while Redis still runs.
@@ -171,18 +173,26 @@ class EmulatorProcess:
         self.proc.wait(10)
 
 
-def measure(name: str, n: int, emu: EmulatorProcess) -> dict[str, Any]:
+def measure(name: str, n: int, emu: EmulatorProcess, timeout: float) -> dict[str, Any]:
     env = emulator_env(emu.urls["http"])
     emu.ask(op="log_clear")
     # Many threads and sockets at N = 1,000: raise the soft limit of open files for the child.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    done = subprocess.run([sys.executable, __file__, "--child", name, "--n", str(n), "--env", json.dumps(env)],
-                          capture_output=True, text=True, timeout=1800, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return {"name": name, "error": " / ".join(tail) or f"exit {done.returncode}"}
+    # Its own session: on a timeout the whole group goes, with the services the child started.
+    proc = subprocess.Popen([sys.executable, __file__, "--child", name, "--n", str(n), "--env", json.dumps(env)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"name": name, "error": f"did not finish within {timeout:g} s"}
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        return {"name": name, "error": " / ".join(tail) or f"exit {proc.returncode}"}
     out: dict[str, Any] = {"name": name, **json.loads(lines[-1][len("RESULT "):])}
     out["requests_per_job"] = emu.ask(op="log_count")["count"] / n
     return out
@@ -215,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 jobs")
     parser.add_argument("--run-seconds", type=float, default=2.0, help="how long each job runs at fal (default 2)")
     parser.add_argument("--only", default=",".join(CONTENDERS), help=f"comma-separated subset of {','.join(CONTENDERS)}")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds one contender may take (default 600)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--env", help=argparse.SUPPRESS)
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for name in names:
             print(f"{TITLES[name]} ...", file=sys.stderr, flush=True)
-            rows.append(measure(name, n, emu))
+            rows.append(measure(name, n, emu, args.timeout))
             print(f"  {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         emu.stop()

@@ -50,7 +50,7 @@ def main() -> int:
                                   cwd=Path(__file__).parent, stdout=sys.stderr)  # stdout is for the results
     try:
         batch = args.batch or uuid.uuid4().hex
-        results = [fal.job(args.model, {"prompt": p}, key=f"{batch}:{i}").delay() for i, p in enumerate(args.prompts)]
+        results = [fal.fal_job(args.model, {"prompt": p}, key=f"{batch}:{i}").delay() for i, p in enumerate(args.prompts)]
         ok = True
         for prompt, result in zip(args.prompts, results, strict=True):
             out = result.get(timeout=600)

@@ -11,7 +11,12 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +28,7 @@ if shutil.which("redis-server") is None:
 
 from celery.contrib.testing.worker import start_worker  # noqa: E402
 from celery.exceptions import Reject  # noqa: E402
+from suite_helpers import REPO, subprocess_env  # noqa: E402
 
 from connector.integrations.celery import FalTasks  # noqa: E402
 from connector.integrations.celery_testing import celery_app, redis_server, wsgi_server  # noqa: E402
@@ -88,7 +94,7 @@ def test_a_job_completes_through_submit_wait_fetch(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=0.5)
     tasks = make_tasks()
     with worker(tasks):
-        out = tasks.job(APP, {"n": 1}, key="order-1").delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 1}, key="order-1").delay().get(timeout=30)
     assert out["success"] is True, out
     assert out["data"] == {"echo": {"n": 1}}
     assert out["key"] == "order-1"
@@ -103,8 +109,28 @@ def test_a_job_completes_through_submit_wait_fetch(make_tasks, fal_emulator):
 def test_a_failed_job_is_a_failure_output_not_an_exception(make_tasks, fal_emulator):
     tasks = make_tasks()
     with worker(tasks):
-        out = tasks.job("fal-ai/always-fails", {}).delay().get(timeout=30)
+        out = tasks.fal_job("fal-ai/always-fails", {}).delay().get(timeout=30)
     assert out["success"] is False and out["failure"]["type"] == "model_error", out
+    assert out["request_id"] == fal_emulator.jobs[0].request_id
+
+
+def test_a_job_past_its_timeout_is_cancelled_at_fal(make_tasks, fal_emulator):
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=30)
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.fal_job(APP, {"n": 10}, timeout=1).delay().get(timeout=30)
+    [job] = fal_emulator.jobs
+    assert out["success"] is False and out["failure"]["type"] == "timeout" and out["cancelled"] is True, out
+    assert out["request_id"] == job.request_id and job.cancel_requested_at is not None
+
+
+def test_a_status_look_that_cannot_succeed_ends_the_job(make_tasks, fal_emulator):
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=30)
+    fal_emulator.faults.add("status", status=401, body={"detail": "key revoked"})
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.fal_job(APP, {"n": 11}).delay().get(timeout=30)
+    assert out["success"] is False and out["failure"]["type"] == "auth_error", out
     assert out["request_id"] == fal_emulator.jobs[0].request_id
 
 
@@ -114,7 +140,7 @@ def test_a_job_completes_by_webhook_with_two_requests_and_no_status_call(make_ta
     with wsgi_server(lambda environ, start: holder["tasks"].wsgi_app(environ, start)) as url:
         tasks = holder["tasks"] = make_tasks(webhook_url=url)
         with worker(tasks):
-            out = tasks.job(APP, {"n": 2}, key="hooked").delay().get(timeout=30)
+            out = tasks.fal_job(APP, {"n": 2}, key="hooked").delay().get(timeout=30)
     assert out["success"] is True and out["data"] == {"echo": {"n": 2}}, out
     [job] = fal_emulator.jobs
     assert job.webhook_url is not None and "fal_job=hooked" in job.webhook_url
@@ -137,7 +163,7 @@ def test_a_redelivered_submit_message_does_not_submit_twice(make_tasks, fal_emul
 
     tasks.store.record = record_then_lose_the_worker  # type: ignore[method-assign]
     with worker(tasks):
-        out = tasks.job(APP, {"n": 3}).delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 3}).delay().get(timeout=30)
     assert out["success"] is True, out
     [job] = fal_emulator.jobs
     assert deliveries == [job.request_id, job.request_id]  # the message came twice ...
@@ -152,7 +178,7 @@ def test_two_deliveries_at_once_submit_once(make_tasks, fal_emulator):
     give_up, seen = tasks.store.give_up, []
     tasks.store.give_up = lambda key, now: seen.append(give_up(key, now)) or seen[-1]  # type: ignore[method-assign]
     with worker(tasks, pool="threads", concurrency=2):
-        results = [tasks.job(APP, {"n": 6}, key="twice").delay() for _ in range(2)]
+        results = [tasks.fal_job(APP, {"n": 6}, key="twice").delay() for _ in range(2)]
         outs = [r.get(timeout=30) for r in results]
     [job] = fal_emulator.jobs
     assert len(submits(fal_emulator)) == 1
@@ -181,13 +207,38 @@ def test_a_worker_lost_before_recording_the_request_id_never_resubmits(make_task
     conn = LosesWorkerAfterSubmit(connector_for(fal_emulator))
     tasks = make_tasks(connector=lambda: conn, lease=1.0)
     with worker(tasks):
-        out = tasks.job(APP, {"n": 4}, key="lost").delay().get(timeout=30)
+        out = tasks.fal_job(APP, {"n": 4}, key="lost").delay().get(timeout=30)
     assert conn.lost
     assert len(fal_emulator.jobs) == 1 and len(submits(fal_emulator)) == 1
     # polling cannot learn the request id: an honest outcome_unknown, never a second submit
     assert out["success"] is False and out["failure"]["type"] == "outcome_unknown", out
     assert "not re-sent" in out["error"] and out["key"] == "lost"
     assert tasks.store.get("lost")["state"] == "unknown"
+
+
+def test_a_submit_whose_answer_was_lost_is_never_sent_again(make_tasks, fal_emulator):
+    # fal enqueues the job, then the connection breaks before its answer: the outcome is unknown.
+    fal_emulator.faults.add("submit", action="reset_after")
+    tasks = make_tasks()
+    with worker(tasks):
+        out = tasks.fal_job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)
+        again = tasks.fal_job(APP, {"n": 8}, key="no-answer").delay().get(timeout=30)  # the same job, sent again
+    assert len(fal_emulator.jobs) == 1 and len(submits(fal_emulator)) == 1
+    for o in (out, again):
+        assert o["success"] is False and o["failure"]["type"] == "outcome_unknown", o
+    assert tasks.store.get("no-answer")["state"] == "unknown"
+
+
+def test_a_submit_fal_refused_frees_the_key_for_a_later_attempt(make_tasks, fal_emulator):
+    fal_emulator.faults.add("submit", status=422, body={"detail": [{"loc": ["body"], "msg": "bad", "type": "value_error"}]})
+    tasks = make_tasks()
+    with worker(tasks):
+        refused = tasks.fal_job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+        assert tasks.store.get("refused") == {}  # nothing at fal: the claim is gone
+        out = tasks.fal_job(APP, {"n": 9}, key="refused").delay().get(timeout=30)
+    assert refused["success"] is False and refused["failure"]["type"] == "http_error" and refused["key"] == "refused", refused
+    assert out["success"] is True and out["request_id"] == fal_emulator.jobs[0].request_id, out
+    assert len(submits(fal_emulator)) == 2 and len(fal_emulator.jobs) == 1
 
 
 def test_with_webhooks_a_lost_request_id_comes_back_with_the_webhook(make_tasks, fal_emulator):
@@ -197,7 +248,7 @@ def test_with_webhooks_a_lost_request_id_comes_back_with_the_webhook(make_tasks,
     with wsgi_server(lambda environ, start: holder["tasks"].wsgi_app(environ, start)) as url:
         tasks = holder["tasks"] = make_tasks(connector=lambda: conn, lease=0.5, webhook_url=url)
         with worker(tasks):
-            out = tasks.job(APP, {"n": 5}, key="recovered").delay().get(timeout=30)
+            out = tasks.fal_job(APP, {"n": 5}, key="recovered").delay().get(timeout=30)
     [job] = fal_emulator.jobs
     assert conn.lost and len(submits(fal_emulator)) == 1
     assert out["success"] is True and out["request_id"] == job.request_id, out
@@ -210,7 +261,7 @@ def test_waiting_holds_no_worker_slot(make_tasks, fal_emulator):
     fal_emulator.set_model(APP, queue_seconds=0, run_seconds=2)
     tasks = make_tasks(poll_interval=0.5)
     with worker(tasks, concurrency=1):
-        results = [tasks.job(APP, {"i": i}).delay() for i in range(12)]
+        results = [tasks.fal_job(APP, {"i": i}).delay() for i in range(12)]
         outs = [r.get(timeout=60) for r in results]
     assert [o["data"] for o in outs] == [{"echo": {"i": i}} for i in range(12)]
     jobs = sorted(fal_emulator.jobs, key=lambda j: j.submitted)
@@ -238,7 +289,7 @@ def test_one_task_per_action_returns_its_output(make_tasks, fal_emulator):
 def test_job_rejects_unknown_options(make_tasks):
     tasks = make_tasks()
     with pytest.raises(TypeError, match="webhook"):
-        tasks.job(APP, {}, webhook="x")
+        tasks.fal_job(APP, {}, webhook="x")
 
 
 def test_the_webhook_receiver_refuses_what_it_cannot_trust(make_tasks, fal_emulator):
@@ -255,3 +306,43 @@ def test_the_webhook_receiver_refuses_what_it_cannot_trust(make_tasks, fal_emula
     assert "delivered" not in tasks.store.get("k")
     assert tasks.handle_webhook(fal_emulator.sign_webhook(body, "r2"), body, "k")[0] == 200
     assert tasks.store.get("k")["delivered"] == "OK"
+
+
+def test_a_worker_process_killed_mid_job_and_a_new_one_finish_it_with_one_submit(make_tasks, redis_url, fal_emulator):
+    # A real worker process, SIGKILLed once fal has the job and Redis its request id; its
+    # unacknowledged message comes back (visibility timeout 2 s) to a second worker process.
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=3)
+    tasks = make_tasks()
+    # Redis hands an unacknowledged message to a worker again after visibility_timeout (2 s here).
+    fast_redelivery = {"visibility_timeout": 2, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}
+    tasks.app.conf.broker_transport_options = fast_redelivery
+    env = subprocess_env(fal_emulator, CELERY_BROKER_URL=redis_url, CELERY_BROKER_TRANSPORT_OPTIONS=json.dumps(fast_redelivery))
+    env["PYTHONPATH"] = os.path.join(REPO, "tests") + os.pathsep + env["PYTHONPATH"]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_crash_app", "worker", "--pool", "solo",
+                                 "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "ERROR"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = start()
+    try:
+        result = tasks.fal_job(APP, {"n": 7}, key="killed").delay()
+        deadline = time.monotonic() + 30
+        while not tasks.store.get("killed").get("request_id"):
+            assert time.monotonic() < deadline, "the first worker never submitted"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = start()
+    try:
+        out = result.get(timeout=45)
+    finally:
+        second.terminate()
+        second.wait(15)
+    [job] = fal_emulator.jobs
+    assert len(submits(fal_emulator)) == 1
+    assert out["success"] is True and out["request_id"] == job.request_id and out["data"] == {"echo": {"n": 7}}, out

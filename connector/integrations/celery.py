@@ -6,10 +6,10 @@
     app = Celery("jobs", broker="redis://127.0.0.1:6379/0", backend="redis://127.0.0.1:6379/0")
     fal = FalTasks(app)                                   # registers the tasks on the app
     fal.action("get_models").delay({"q": "flux"})         # one task per manifest action
-    result = fal.job("fal-ai/flux/dev", {"prompt": "a fox"}, key="order-17").delay()
+    result = fal.fal_job("fal-ai/flux/dev", {"prompt": "a fox"}, key="order-17").delay()
     result.get()        # {"success": True, "request_id": ..., "data": {...}, "key": "order-17", ...}
 
-``fal.job(...)`` is a chain of three tasks, ``submit -> wait -> fetch``:
+``fal.fal_job(...)`` is a chain of three tasks, ``submit -> wait -> fetch``:
 
 * **submit** claims the job's key in Redis before it sends anything, then records fal's
   ``request_id``. A second delivery of the same message (``acks_late`` is on, so a worker lost
@@ -133,7 +133,7 @@ class FalTasks:
         run.__doc__ = spec.get("description")
         # A redelivered message runs its task again: right for reads, wrong for a submit that
         # may bill twice. Actions the manifest does not call idempotent are acknowledged on
-        # receipt (at most once); fal jobs that must survive a lost worker go through job().
+        # receipt (at most once); fal jobs that must survive a lost worker go through fal_job().
         return self._task(f"{prefix}.{action_id}", run, acks_late=bool(spec["annotations"]["idempotent"]))
 
     def action(self, action_id: str) -> Task:
@@ -143,7 +143,7 @@ class FalTasks:
         except KeyError:
             raise KeyError(f"no action {action_id!r}; actions: {', '.join(self.actions)}") from None
 
-    def job(self, app_id: str, data: Mapping[str, Any], *, key: str | None = None,
+    def fal_job(self, app_id: str, data: Mapping[str, Any], *, key: str | None = None,
             timeout: float | None = None, **options: Any) -> Any:
         """The chain ``submit -> wait -> fetch`` for one fal job (``.delay()`` runs it). ``key``
         deduplicates: the same key never submits twice (default: a new uuid, carried by the
@@ -151,7 +151,7 @@ class FalTasks:
         max_queue_length, as for ``add_request_to_queue``."""
         unknown = set(options) - set(_SUBMIT_OPTIONS)
         if unknown:
-            raise TypeError(f"job() got unknown options {sorted(unknown)}; expected some of {list(_SUBMIT_OPTIONS)}")
+            raise TypeError(f"fal_job() got unknown options {sorted(unknown)}; expected some of {list(_SUBMIT_OPTIONS)}")
         job = {"key": key or uuid.uuid4().hex, "app_id": app_id, "data": dict(data), "options": options,
                "timeout": self.timeout if timeout is None else timeout}
         return self.submit.s(job) | self.wait.s() | self.fetch.s()
@@ -191,13 +191,13 @@ class FalTasks:
         if out["success"]:
             return out["request_id"], "submitted"
         failure = out["failure"]
-        if failure["attempts"] == 0 or failure["retryable"]:
-            # Nothing was sent, or fal refused it in a way that enqueues nothing (the connector
-            # calls a submit retryable only then): a later attempt with this key may submit.
+        if failure["attempts"] == 0 or failure["retryable"] or 400 <= (failure["status_code"] or 0) < 500:
+            # Nothing was sent, or fal refused it (a 4xx; the connector calls a submit retryable
+            # only when fal cannot have enqueued it): a later attempt with this key may submit.
             self.store.release(key, owner)
             return {**out, "key": key, "request_id": None}, ""
-        # Read timeout, dropped connection, a 5xx from fal's app: maybe enqueued. Keep the claim.
-        self.store.record(key, None, "unknown", None)
+        # Read timeout, dropped connection, a 5xx from fal's app, a garbled 200: maybe enqueued.
+        # The claim stays: this key is never submitted again.
         return None, "unknown"
 
     def _hand_over(self, task: Task, state: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -235,14 +235,17 @@ class FalTasks:
         status = self.connector.run("get_request_status", {"app_id": state["app_id"], "request_id": request_id})
         if status["success"] and status["status"] == "COMPLETED":
             return state
+        if not status["success"] and not status["failure"]["retryable"]:  # e.g. not_found, auth_error
+            state["output"] = {**status, "key": key, "request_id": request_id}
+            return state
         if time.time() >= state["deadline"]:
             cancel = self.connector.run("cancel_request", {"app_id": state["app_id"], "request_id": request_id})
             state["output"] = _failure("timeout", f"job {key!r} did not complete before its timeout; cancel sent "
                                        f"({cancel.get('cancel_status')})", key=key, request_id=request_id,
                                        cancelled=bool(cancel["success"]))
             return state
-        # Not done (or the look failed: the connector already retried it): look again later,
-        # holding no worker slot meanwhile.
+        # Not done, or the look failed in a way that may pass (the connector already retried it):
+        # look again later, holding no worker slot meanwhile.
         raise task.retry(countdown=self.poll_interval)
 
     def _fetch(self, task: Task, state: dict[str, Any]) -> dict[str, Any]:

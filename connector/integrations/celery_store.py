@@ -12,7 +12,7 @@ Fields of ``<prefix>:job:<key>``:
     lease_until   epoch seconds; a claim older than this belongs to a worker that died
     request_id    fal's id, once known (from the submit answer, or recovered from a webhook)
     delivered     the webhook's status (OK | ERROR) once a genuine delivery arrived
-    handoff       parked (the chain's rest waits in ``cont``) | dispatched (someone sent it on)
+    handoff       parked (the chain's rest waits in ``parked``) | dispatched (someone sent it on)
     parked        JSON ``{"rest": the chain's remaining signatures, "state": what they get}``, while parked
 """
 

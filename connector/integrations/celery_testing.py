@@ -8,7 +8,7 @@ and a WSGI server for the webhook receiver (used by this project's tests and sca
         app = celery_app(url)
         fal = FalTasks(app, connector=...)
         with start_worker(app, perform_ping_check=False):
-            print(fal.job("fal-ai/echo", {"x": 1}).delay().get(timeout=30))
+            print(fal.fal_job("fal-ai/echo", {"x": 1}).delay().get(timeout=30))
 
 ``redis_server`` runs the ``redis-server`` program (Debian package ``redis-server``); it keeps
 nothing on disk and is stopped at the end.
@@ -90,6 +90,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 class _ThreadingWSGIServer(WSGIServer):
     daemon_threads = True
+    # fal's webhooks come in bursts (all jobs of a batch completing together); socketserver's
+    # backlog of 5 refuses the rest, and a webhook given up on costs the job its fallback wait.
+    request_queue_size = 1024
 
     def process_request(self, request: Any, client_address: Any) -> None:
         threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
