@@ -92,15 +92,20 @@ def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float
     try:
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             return True  # fal will not stream this: poll at once instead of reopening
+        # The result fetch that follows COMPLETED must not wait for a new connection's handshakes.
+        spare = ctx.connector.http.spare_connection(str(response.url))
+        spare.ensure()
         events = iter_sse(response, deadline_at=deadline_at, read_timeout=ctx.config.timeout, max_bytes=ctx.config.max_response_bytes)
         for item in events:
             if ctx.cancelled.is_set():
                 break
             if item is KEEPALIVE:
+                spare.ensure()  # replaced if the server dropped it while idle
                 continue  # keep-alive comments are not progress
             _record(ctx, item, logs, progress)
             if progress.completed:
                 return True
+            spare.ensure()
     except _BROKEN:
         pass  # dropped or stalled: reopen (or poll) below, within the deadline
     finally:
