@@ -6,21 +6,30 @@ problems included), 2 for a usage error of the command line itself.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 # Imports of the connector itself happen inside the commands, so `--help` and usage errors
 # stay fast and a broken environment is reported as data, not a traceback.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_usage(sys.stderr)
-        return 2
+    from connector.cli_fast import parse_run
+
+    plain_run = parse_run(sys.argv[1:] if argv is None else argv)
+    if plain_run is not None:  # the common `run` line: no parser to build (start-up time)
+        args: Any = SimpleNamespace(**plain_run, func=cmd_run)
+    else:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_usage(sys.stderr)
+            return 2
     if args.verbose:
         from connector import cli_logging  # only when asked: a plain run starts faster
 
@@ -41,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from connector import cli_emulator, cli_help
 
     parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,
