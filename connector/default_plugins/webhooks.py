@@ -10,7 +10,6 @@ import binascii
 from typing import Any
 
 from connector.errors import ActionError, InvalidInputError
-from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions
 from connector.models import Action
@@ -39,6 +38,8 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
+    from connector.fal.webhook import JwksCache, jwks_source, verify_delivery  # here: only a verification needs it (start-up time)
+
     keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
     return {"valid": True, **delivery.as_dict()}
