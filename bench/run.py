@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -364,14 +365,19 @@ def cold_start(emu: EmulatorProcess, request_id: str, runs: int) -> dict[str, An
             if done.returncode != 0:
                 raise RuntimeError(f"cold start {name} failed ({done.returncode}): {done.stderr[-2000:]}")
     times: dict[str, list[float]] = {n: [] for n in commands}
+    cpu: dict[str, list[float]] = {n: [] for n in commands}  # the child's CPU time: less moved by other load than wall time
     for r in range(runs):
         for name in rotate(list(commands), r):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             done = subprocess.run(commands[name], env=env, capture_output=True, timeout=60)
             times[name].append((time.perf_counter() - t0) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
             if done.returncode != 0:
                 raise RuntimeError(f"cold start {name} failed: {done.stderr[-2000:]!r}")
-    out: dict[str, Any] = {n: {"median_ms": statistics.median(v), "min_ms": min(v), "runs": len(v), "ms": spread(v)} for n, v in times.items()}
+    out: dict[str, Any] = {n: {"median_ms": statistics.median(v), "min_ms": min(v), "runs": len(v), "ms": spread(v), "cpu_ms": spread(cpu[n])}
+                           for n, v in times.items()}
     # The same round's starts side by side: a burst of load on the shared machine moves both.
     out["_paired_vs_fal"] = spread([c / f for c, f in zip(times["connector"], times["fal-client"], strict=True)])
     out["_cli"] = cli_label
@@ -532,6 +538,11 @@ def figures(res: dict[str, Any]) -> list[dict[str, Any]]:
     k, kf = cold("connector"), cold("fal-client")
     row("cold start: fresh process, one status call (TLS)", "ms", cold("requests"), k, kf, f"≤ {COLD_VS_FAL:g}× fal-client",
         k["median"] <= COLD_VS_FAL * kf["median"] if k and kf else None)
+    def cold_cpu(who: str) -> Any:
+        sp = _get(res, "cold", who, "cpu_ms")
+        return val(sp["median"], sp) if sp else None
+
+    row("  cold start, CPU time of the process (user + system)", "ms", cold_cpu("requests"), cold_cpu("connector"), cold_cpu("fal-client"))
     paired = _get(res, "cold", "_paired_vs_fal")
     if paired:
         rows.append({"figure": "  cold start, connector / fal-client of the same round", "unit": "ratio", "requests": None,
