@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("emulator", "run the local fal.ai emulator; prints export lines (FAL_KEY included)", cli_emulator.EXAMPLE)
     cli_emulator.add_arguments(p)
-    p.set_defaults(func=cli_emulator.run_from_args)
+    p.set_defaults(func=cmd_emulator)
 
     p = command("export", "print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
@@ -246,6 +246,12 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from connector.agents.mcp_server import main as mcp_main
 
     return mcp_main(args)
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from connector.emulator.cli import run_from_args
+
+    return run_from_args(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

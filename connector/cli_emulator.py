@@ -19,9 +19,3 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", default=None, metavar="KEY",
                    help="accept only 'Authorization: Key KEY' (default: accept any key; a placeholder FAL_KEY is printed)")
     p.add_argument("--api-key", dest="key", help=argparse.SUPPRESS)  # the old name, kept working
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    from connector.emulator.cli import main
-
-    return main(args.host, args.port, args.tls, args.key)

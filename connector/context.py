@@ -1,8 +1,13 @@
 """What a handler gets for one action call: configuration, HTTP with the action's retry
-policy and deadline, events, and the attempt count that ends up in ``failure.attempts``."""
+policy and deadline, events, and the attempt count that ends up in ``failure.attempts``.
+
+It is not the ``Connector``: a handler reaches the settings (``config``), the network
+(``request``), the events (``emit``) and the deadline, and runs another action only through
+``run_action``. A plugin's per-Connector state lives in the plugin (``connector.plugin_state``)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -14,16 +19,33 @@ from connector.errors import ActionError
 from connector.http.client import Request, json_body
 
 if TYPE_CHECKING:
+    import pluggy
+
+    from connector.config import Config
+    from connector.http.client import HttpClient
     from connector.models import Action
-    from connector.runner import Connector
 
 EventSink = Callable[[dict[str, Any]], None]
+RunAction = Callable[[str, Any], dict[str, Any]]
+
+log = logging.getLogger("connector")
 
 
 class ActionContext:
-    def __init__(self, connector: Connector, action: Action, on_event: EventSink | None = None) -> None:
-        self.connector = connector
-        self.config = connector.config
+    def __init__(
+        self,
+        action: Action,
+        *,
+        config: Config,
+        http: HttpClient,
+        plugin_manager: pluggy.PluginManager,
+        run_action: RunAction,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.config = config
+        self.http = http
+        self.plugin_manager = plugin_manager  # the Connector's plugins (also the key of their state)
+        self.run_action = run_action  # run another action of the same Connector, as Connector.run
         self.action = action
         self.started = time.monotonic()
         # Each HTTP call may retry until this moment (the retry_deadline setting).
@@ -64,12 +86,12 @@ class ActionContext:
         body_deadline_at: float | None = None,
     ) -> requests.Response:
         """Send one call with retries; a 2xx response or an ``ActionError``."""
-        pm = self.connector.plugin_manager
+        pm = self.plugin_manager
         request = Request(method, url, params=params, headers=dict(headers or {}), json=json, data=data, auth=auth, stream=stream, read_timeout=read_timeout,
                           body_deadline_at=body_deadline_at)
         pm.hook.prepare_request(action=self.action, request=request, context=self)
         policy = pm.hook.retry_policy(action=self.action, retry_class=retry_class or self.action.spec.retry, context=self)
-        return self.connector.http.send(
+        return self.http.send(
             request,
             policy,
             self.deadline_at if deadline_at is None else deadline_at,
@@ -111,9 +133,8 @@ class ActionContext:
             try:
                 self._on_event(event)
             except Exception:  # an observer must not break the action
-                self.connector.log.warning("on_event callback failed for %s", type, exc_info=True)
-        for impl in self.connector.plugin_manager.hook.action_event.get_hookimpls():
-            try:
-                impl.function(event=event, context=self)
-            except Exception:
-                self.connector.log.warning("action_event observer %s failed", impl.plugin_name, exc_info=True)
+                log.warning("on_event callback failed for %s", type, exc_info=True)
+        try:  # each observer is guarded on its own (connector.plugins); this catches a wrapper's failure
+            self.plugin_manager.hook.action_event(event=event, context=self)
+        except Exception:
+            log.warning("action_event hook failed for %s", type, exc_info=True)

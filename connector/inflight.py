@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from connector.context import ActionContext, EventSink
+from connector.context import EventSink
 from connector.errors import ActionError
 
 ACCEPTED = ("OK", "CANCELLATION_REQUESTED")  # cancel statuses that mean the job stops billing
@@ -163,7 +163,6 @@ class InFlight:
             detail={"reason": reason, "request_id": rid, "cancel": outcome},
             partial={k: v for k, v in partial.items() if k in known},
         )
-        ctx = ActionContext(self.connector, self.action)
-        ctx.attempts = (1 + self.retries) if self.started else 0  # as far as the events tell
-        output: dict[str, Any] = self.connector._failure(self.action, error, ctx)
+        attempts = (1 + self.retries) if self.started else 0  # as far as the events tell
+        output: dict[str, Any] = self.connector.failed(self.action.id, error, attempts=attempts)
         return output

@@ -10,7 +10,6 @@ can print it and validation needs no registry.
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import importlib.util
@@ -19,108 +18,14 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
 from connector.models import Action, ActionSpec, Handler
+from connector.operation import DeclaredHandler, Operation, OperationError, compile_operation
 from connector.schema_check import SchemaValidator
-
-COMMON = "common.json"
-_COMMON_REF = COMMON + "#/$defs/"
-
-
-class ManifestError(ValueError):
-    """The manifest or a schema it names is broken; the message names action and field."""
-
-
-def _package_file(*parts: str) -> Any:
-    return resources.files("connector").joinpath(*parts)
-
-
-@functools.cache
-def load_schema_file(name: str) -> dict[str, Any]:
-    """A schema file from ``schemas/``, parsed once (callers get the shared object: do not mutate)."""
-    try:
-        text = _package_file("schemas", name).read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError) as exc:
-        raise ManifestError(f"schema file {name!r} not found in the package") from exc
-    try:
-        schema = json.loads(text)
-    except ValueError as exc:
-        raise ManifestError(f"schema file {name!r} is not valid JSON: {exc}") from exc
-    if not isinstance(schema, dict):
-        raise ManifestError(f"schema file {name!r} is not a JSON object")
-    return schema
-
-
-def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
-    """A copy of ``schema`` with every ``common.json#/$defs/X`` reference made local."""
-    common_defs = load_schema_file(COMMON).get("$defs", {})
-    out = _copy(schema)
-    defs: dict[str, Any] = out.setdefault("$defs", {})
-    pending: list[str] = []
-
-    def rewrite(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith(_COMMON_REF):
-                name = ref[len(_COMMON_REF) :]
-                node["$ref"] = "#/$defs/" + name
-                pending.append(name)
-            elif isinstance(ref, str) and not ref.startswith("#"):
-                raise ManifestError(f"{where}: $ref {ref!r} must point into {COMMON} or this schema")
-            for value in node.values():
-                rewrite(value)
-        elif isinstance(node, list):
-            for value in node:
-                rewrite(value)
-
-    rewrite(out)
-    copied: set[str] = set()
-    while pending:
-        name = pending.pop()
-        if name in copied:
-            continue
-        if name not in common_defs:
-            raise ManifestError(f"{where}: $ref to {COMMON}#/$defs/{name}, which does not exist")
-        if name in defs:
-            raise ManifestError(f"{where}: local $defs/{name} clashes with {COMMON}'s definition")
-        definition = _copy(common_defs[name])
-        # Inside common.json, '#/$defs/Y' means common's Y: copy those along too.
-        for ref in _local_refs(definition):
-            pending.append(ref)
-        defs[name] = definition
-        copied.add(name)
-    if not defs:
-        del out["$defs"]
-    out.pop("$id", None)  # self-contained now; its old base URI would mislead resolvers
-    return cast(dict[str, Any], out)
-
-
-def _copy(node: Any) -> Any:
-    """``copy.deepcopy`` for JSON data, several times faster (schemas are copied per Action)."""
-    if isinstance(node, dict):
-        return {key: _copy(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_copy(value) for value in node]
-    if node is None or isinstance(node, (str, int, float)):
-        return node
-    return copy.deepcopy(node)
-
-
-def _local_refs(node: Any) -> list[str]:
-    found: list[str] = []
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            found.append(ref[len("#/$defs/") :])
-        for value in node.values():
-            found.extend(_local_refs(value))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(_local_refs(value))
-    return found
+from connector.schema_refs import ManifestError, bundle, load_schema_file
+from connector.schema_refs import package_file as _package_file
 
 
 def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
@@ -139,6 +44,9 @@ def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
             _check_schema(schema, where, key)
         values[key] = bundle(schema, f"{where}: {key}")
     values["aliases"] = tuple(values.get("aliases") or ())
+    if isinstance(values.get("operation"), dict):
+        # The spec keeps where the call goes; the rest of the declaration is the Operation's.
+        values["operation"] = {key: values["operation"][key] for key in ("method", "host", "path") if key in values["operation"]}
     try:
         return cast(ActionSpec, ActionSpec.model_validate(values))
     except Exception as exc:
@@ -176,16 +84,25 @@ def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
     raise ManifestError(f"{where}: field {field}: {error.message}")
 
 
-@functools.lru_cache(maxsize=1)
 def load_manifest() -> tuple[ActionSpec, ...]:
     """The built-in action specs, in manifest order (parsed and validated once)."""
+    return _load()[0]
+
+
+def manifest_operation(action_id: str) -> Operation:
+    """The declared operation of a built-in action: what handlers build their requests from."""
+    return _load()[1][action_id]
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
     source = _package_file("manifest.yaml")
     raw = source.read_bytes()
     document = _read_cached(source, raw)
     if document is None:
         document = _parse_yaml(raw.decode("utf-8"))
         _write_cached(source, raw, document)
-    return parse_manifest(document)
+    return parse_manifest_operations(document)
 
 
 def _parse_yaml(text: str) -> Any:
@@ -246,6 +163,11 @@ def _write_cached(source: Any, raw: bytes, document: Any) -> None:
 
 
 def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[ActionSpec, ...]:
+    return parse_manifest_operations(document, source)[0]
+
+
+def parse_manifest_operations(document: Any, source: str = "manifest.yaml") -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
+    """The specs of a manifest document and each action's declared ``Operation``, all checked."""
     validate_entries(document, source)
     specs = tuple(spec_from_entry(entry, f"{source}: action {entry['id']!r}") for entry in document["actions"])
     seen: dict[str, str] = {}
@@ -254,7 +176,14 @@ def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[Action
             if name in seen:
                 raise ManifestError(f"{source}: action {spec.id!r}: name {name!r} is already used by {seen[name]!r}")
             seen[name] = spec.id
-    return specs
+    ids = frozenset(spec.id for spec in specs)
+    operations = {}
+    for entry, spec in zip(document["actions"], specs, strict=True):
+        try:
+            operations[spec.id] = compile_operation(entry, spec.input_schema, spec.output_schema, ids)
+        except OperationError as exc:
+            raise ManifestError(f"{source}: action {spec.id!r}: {exc}") from None
+    return specs, operations
 
 
 def manifest_spec(action_id: str) -> ActionSpec:
@@ -266,14 +195,20 @@ def manifest_spec(action_id: str) -> ActionSpec:
 
 
 @functools.cache
-def _manifest_action(action_id: str, handler: Handler) -> Action:
-    return Action(manifest_spec(action_id), handler)
+def _manifest_action(action_id: str, handler: Handler | None) -> Action:
+    return Action(manifest_spec(action_id), DeclaredHandler(manifest_operation(action_id)) if handler is None else handler)
 
 
-def manifest_actions(handlers: Mapping[str, Handler]) -> list[Action]:
+def manifest_actions(handlers: Mapping[str, Handler | None]) -> list[Action]:
     """The built-in actions of ``handlers`` (action id -> handler), for ``register_actions``.
+    A ``None`` handler is the generic one, which performs the action's declared operation.
 
     Built once per process and shared by every ``Connector``: an ``Action`` is never changed
     after it is made, so its bundled schemas and compiled validators are reused, not rebuilt.
     """
     return [_manifest_action(action_id, handler) for action_id, handler in handlers.items()]
+
+
+def declarative_ids() -> list[str]:
+    """The built-in actions the generic handler can perform alone (their operation maps the answer)."""
+    return [spec.id for spec in load_manifest() if manifest_operation(spec.id).response is not None]

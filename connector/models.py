@@ -8,6 +8,7 @@ from typing import Any
 
 from connector._model import BaseModel, ConfigDict
 from connector.schema_check import SchemaValidator
+from connector.schema_refs import bundle
 
 
 class Operation(BaseModel):
@@ -71,8 +72,6 @@ class Action:
     output_defaults: dict[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from connector.manifest import bundle  # here: manifest builds on these models
-
         # A plugin's inline schemas may use the shared common.json definitions too.
         self.spec = self.spec.model_copy(
             update={"input_schema": bundle(self.spec.input_schema), "output_schema": bundle(self.spec.output_schema)}

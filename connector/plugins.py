@@ -1,9 +1,16 @@
-"""The plugin manager: third-party plugins from entry points, then the built-in ones."""
+"""The plugin manager: third-party plugins from entry points, then the built-in ones.
+
+Every hook is called through ``pm.hook``, so pluggy gives each implementation only the
+arguments it names. ``action_event`` observers are guarded one by one as they are registered:
+a failing observer is logged and the others, and the action, carry on.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
@@ -20,13 +27,45 @@ DEFAULT_PLUGINS = (
     "connector.default_plugins.jobs",
     "connector.default_plugins.upload",
     "connector.default_plugins.download",
+    "connector.default_plugins.declarative",
     "connector.default_plugins.guardrails",
 )
+OBSERVER_HOOKS = ("action_event",)  # hooks whose failures are logged, never raised
+
+log = logging.getLogger("connector")
 
 
-def get_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A fresh manager: hookspecs, entry-point plugins, ``plugins`` given here, then the defaults."""
-    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, with each observer implementation guarded when it is registered."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        for hook in OBSERVER_HOOKS:
+            for impl in getattr(self.hook, hook).get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    impl.function = _guarded(hook, impl.plugin_name, impl.function)
+        return registered
+
+
+def _guarded(hook: str, plugin_name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(function, "_connector_guarded", False):
+        return function
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> None:  # pluggy passes the arguments the implementation names
+        try:
+            function(*args)
+        except Exception:
+            log.warning("%s observer %s failed", hook, plugin_name, exc_info=True)
+
+    guarded._connector_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def get_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool = True) -> PluginManager:
+    """A fresh manager: hookspecs, entry-point plugins, ``plugins`` given here, then the defaults.
+    Raises ``pluggy.PluginValidationError`` for a hook implementation that matches no hook."""
+    pm = PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     if load_entry_points and has_entry_points(ENTRY_POINT_GROUP):  # nearly always none: known without a scan
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
@@ -35,4 +74,9 @@ def get_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool =
     for name in DEFAULT_PLUGINS:
         if not pm.has_plugin(name):
             pm.register(importlib.import_module(name), name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        hooks = ", ".join(sorted(name for name in vars(hookspecs) if hasattr(getattr(hookspecs, name), "fal_connector_spec")))
+        raise pluggy.PluginValidationError(exc.plugin, f"{exc}; the hooks are: {hooks}") from exc
     return pm

@@ -66,8 +66,6 @@ class Connector:
         self.log = log
         self.http = HttpClient(self.config)
         self.plugin_manager = get_plugin_manager(plugins, load_entry_points=load_entry_points)
-        self._state: dict[str, Any] = {}  # per-Connector caches of plugins (JWKS, CDN token)
-        self._state_lock = threading.Lock()
         self._actions: dict[str, Action] = {}  # canonical ids, in registration order
         self._names: dict[str, Action] = {}  # ids and aliases
         for batch in self.plugin_manager.hook.register_actions():
@@ -83,13 +81,6 @@ class Connector:
                 log.warning("action name %r of %r is already taken by %r; ignored", name, action.id, self._names[name].id)
                 continue
             self._names[name] = action
-
-    def state(self, key: str, factory: Any) -> Any:
-        """A per-Connector object for plugins (e.g. a cache), made by ``factory()`` on first use."""
-        with self._state_lock:
-            if key not in self._state:
-                self._state[key] = factory()
-            return self._state[key]
 
     def __repr__(self) -> str:
         return f"<Connector {len(self._actions)} actions, {self.config!r}>"
@@ -146,7 +137,7 @@ class Connector:
         payload = {} if inputs is None else inputs
         return StatusStream(lambda on_event, cancelled: self._run(found, payload, on_event, cancelled), name=found.id)
 
-    # -- agent platforms (connector.agents) ----------------------------------------------
+    # -- agent platforms: thin delegations to connector.agents, imported when first called ---
 
     def tool_specs(self, format: str = "openai") -> list[dict[str, Any]]:
         """Tool definitions of every action for ``openai`` (strict), ``anthropic``, ``mcp`` or ``jsonschema``."""
@@ -160,49 +151,44 @@ class Connector:
         """Run one agent tool call; the output, made agent-safe (no inline media, at most
         ``max_tool_result_bytes``). ``arguments`` may be a dict or a JSON string; ``null`` for an
         optional field means not given. Setting ``cancelled`` asks a following action to stop."""
-        from connector.agents.results import agent_output
-        from connector.agents.tools import find_action, prepare_arguments
+        from connector.agents.tools import call_tool
 
-        found = find_action(self, name)
-        if found is None:
-            return _unknown_action(name, list(self._actions))
-        try:
-            inputs = prepare_arguments(found, arguments)
-        except ActionError as exc:
-            output = self.failed(found.id, exc)
-        else:
-            output = self._run(found, inputs, on_event, cancelled, agent=True)
-        return agent_output(found, output, self.config.max_tool_result_bytes)
+        return call_tool(self, name, arguments, on_event=on_event, cancelled=cancelled)
 
-    def failed(self, action: str, error: ActionError) -> dict[str, Any]:
+    def failed(self, action: str, error: ActionError, *, attempts: int = 0) -> dict[str, Any]:
         """The output ``run(action, ...)`` gives for ``error`` found before the action ran (e.g.
-        input that could not even be read): the action's own fields at their defaults, so it
-        validates against the action's output schema; ``unknown_action`` for an unknown name."""
+        input that could not even be read), or after ``attempts`` HTTP attempts of a call that was
+        stopped: the action's own fields at their defaults, so it validates against the action's
+        output schema; ``unknown_action`` for an unknown name."""
         found = self.action(action)
         if found is None:
             return _unknown_action(action, list(self._actions))
-        return self._failure(found, error, ActionContext(self, found))
+        return self._failure(found, error, attempts)
 
     def _run(
         self, action: Action, inputs: Any, on_event: EventSink | None, cancelled: threading.Event | None, *, agent: bool = False
     ) -> dict[str, Any]:
-        ctx = ActionContext(self, action, on_event)
+        ctx = ActionContext(
+            action, config=self.config, http=self.http, plugin_manager=self.plugin_manager, run_action=self.run, on_event=on_event
+        )
         ctx.agent = agent
         if cancelled is not None:
             ctx.cancelled = cancelled
         try:
             check_input(action.input_validator, inputs)
             ctx.emit("started")
-            result = self.plugin_manager.hook.execute_action(action=action, inputs=inputs, context=ctx)
+            hooks = self.plugin_manager.hook
+            hooks.before_execute(action=action, inputs=inputs, context=ctx)  # policy: may refuse, before any request
+            result = hooks.execute_action(action=action, inputs=inputs, context=ctx)
             if not isinstance(result, dict):
                 raise ActionError("http_error", f"no plugin performed action {action.id!r}")
             output = self._success(action, result)
         except ActionError as exc:
-            output = self._failure(action, exc, ctx)
+            output = self._failure(action, exc, ctx.attempts)
         except Exception as exc:  # a bug in a handler or plugin: still data, never a raise
             # The traceback is scrubbed too: an exception's text may carry the key.
             log.error("action %s failed unexpectedly\n%s", action.id, self._scrub(traceback.format_exc()))
-            output = self._failure(action, ActionError("http_error", f"internal error in {action.id}: {type(exc).__name__}: {exc}"), ctx)
+            output = self._failure(action, ActionError("http_error", f"internal error in {action.id}: {type(exc).__name__}: {exc}"), ctx.attempts)
         if output["success"]:
             ctx.emit("succeeded")
         else:
@@ -221,9 +207,9 @@ class Connector:
             )
         return output
 
-    def _failure(self, action: Action, exc: ActionError, ctx: ActionContext) -> dict[str, Any]:
+    def _failure(self, action: Action, exc: ActionError, attempts: int) -> dict[str, Any]:
         failure = exc.failure()
-        failure["attempts"] = ctx.attempts
+        failure["attempts"] = attempts
         failure["detail"] = self._scrub(failure["detail"])
         message = self._scrub(" ".join(str(exc.message).split())) or exc.type
         output = dict(action.output_defaults)

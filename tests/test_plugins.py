@@ -8,6 +8,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from connector import Action, ActionError, Connector, hookimpl
@@ -301,6 +302,108 @@ def test_raising_observer_does_not_break_the_action(make_conn, sample, mocked, c
     # the other observer still saw everything
     assert events_of(sample, "get_request_status") == ["started", "retrying", "succeeded"]
     assert any("observer" in r.getMessage() for r in caplog.records)
+
+
+def test_an_observer_may_take_a_subset_of_the_arguments(make_conn, mocked):
+    """pluggy passes each implementation only the arguments it names."""
+    seen, contexts = [], []
+
+    class EventOnly:
+        @hookimpl
+        def action_event(self, event):
+            seen.append(event["type"])
+
+    class ContextOnly:
+        @hookimpl
+        def action_event(self, context):
+            contexts.append(context.action.id)
+
+    conn = make_conn(plugins=[EventOnly(), ContextOnly()])
+    mocked.get(STATUS_URL, status=503)
+    mocked.get(STATUS_URL, status=202, json={"status": "IN_QUEUE", "queue_position": 2})
+    assert conn.run("get_request_status", STATUS_INPUT)["success"] is True
+    assert seen == ["started", "retrying", "succeeded"]
+    assert contexts == ["get_request_status"] * 3
+
+
+def test_a_raising_observer_is_logged_and_the_next_one_still_runs(make_conn, mocked, caplog):
+    seen = []
+
+    class Explodes:
+        @hookimpl
+        def action_event(self, event):
+            raise RuntimeError("observer bug")
+
+    class Counts:
+        @hookimpl
+        def action_event(self, event):
+            seen.append(event["type"])
+
+    # pluggy calls the last registered first: Explodes runs before Counts and after it alike
+    conn = make_conn(plugins=[Counts(), Explodes(), Counts()])
+    mocked.get(STATUS_URL, status=202, json={"status": "IN_QUEUE", "queue_position": 2})
+    with caplog.at_level("WARNING", logger="connector"):
+        out = conn.run("get_request_status", STATUS_INPUT)
+    assert out["success"] is True and out["queue_position"] == 2
+    assert seen.count("started") == 2 and seen.count("succeeded") == 2
+    failures = [r for r in caplog.records if "action_event observer" in r.getMessage()]
+    assert len(failures) == 2 and all(r.exc_info and "observer bug" in str(r.exc_info[1]) for r in failures)
+
+
+@pytest.mark.parametrize("misspelt", ["action_events", "execute", "before_exec"])
+def test_a_misspelt_hook_fails_at_registration(make_conn, misspelt):
+    plugin = type("Typo", (), {misspelt: hookimpl(lambda self, event: None)})()
+    with pytest.raises(pluggy.PluginValidationError, match=rf"unknown hook '{misspelt}'.*the hooks are: .*action_event"):
+        make_conn(plugins=[plugin])
+
+
+def test_a_hook_with_an_unknown_argument_fails_at_registration(make_conn):
+    class Wrong:
+        @hookimpl
+        def action_event(self, evnt):
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError, match="evnt"):
+        make_conn(plugins=[Wrong()])
+
+
+def test_before_execute_can_refuse_before_any_request(make_conn, mocked, check_output):
+    asked = []
+
+    class Policy:
+        @hookimpl
+        def before_execute(self, action, inputs, context):
+            asked.append((action.id, dict(inputs), context.config.api_key is not None))
+            if inputs.get("app_id", "").startswith("fal-ai/flux"):
+                raise ActionError("policy_denied", f"{action.id} refused: no flux here", detail={"rule": "no_flux"})
+
+    conn = make_conn(plugins=[Policy()])
+    events = []
+    out = conn.run("get_request_status", STATUS_INPUT, on_event=events.append)
+    check_output(conn, "get_request_status", out)
+    assert out["success"] is False
+    assert out["failure"]["type"] == "policy_denied" and out["failure"]["attempts"] == 0
+    assert out["failure"]["detail"] == {"rule": "no_flux"}
+    assert len(mocked.calls) == 0  # nothing was sent
+    assert [e["type"] for e in events] == ["started", "failed"]
+    assert asked == [("get_request_status", STATUS_INPUT, True)]
+    # allowed: the action runs as usual
+    other = {"app_id": "fal-ai/fast-sdxl", "request_id": RID}
+    mocked.get(f"https://queue.test/fal-ai/fast-sdxl/requests/{RID}/status", status=202, json={"status": "IN_QUEUE", "queue_position": 1})
+    assert conn.run("get_request_status", other)["success"] is True
+
+
+def test_before_execute_does_not_see_invalid_input(make_conn, mocked):
+    asked = []
+
+    class Policy:
+        @hookimpl
+        def before_execute(self, action):
+            asked.append(action.id)
+
+    conn = make_conn(plugins=[Policy()])
+    assert conn.run("get_request_status", {"app_id": "fal-ai/flux"})["failure"]["type"] == "invalid_input"
+    assert asked == []
 
 
 def test_raising_on_event_callback_does_not_break_the_action(conn, mocked):

@@ -104,7 +104,8 @@ def test_exceptions_raised_inside_carry_no_key(conn, mocked, fake_key):
     from connector.errors import ActionError
 
     mocked.get(f"{Q}/requests/{RID}/status", status=401, json={"detail": f"bad key {fake_key}"})
-    ctx = ActionContext(conn, conn.action("get_request_status"))
+    ctx = ActionContext(conn.action("get_request_status"), config=conn.config, http=conn.http, plugin_manager=conn.plugin_manager,
+                        run_action=conn.run)
     with pytest.raises(ActionError) as info:
         ctx.request("GET", f"{Q}/requests/{RID}/status")
     text = "".join(traceback.format_exception(info.value)) + repr(info.value) + str(info.value.failure())

@@ -51,7 +51,11 @@ import json
 import re
 from typing import Any
 
+from connector.plugin_state import PerConnector
 from connector.validation import json_type
+
+# Per Connector: the tool names and the specs of each format, built once (the actions are fixed).
+_CACHE: PerConnector[dict[str, Any]] = PerConnector(dict)
 
 FORMATS = ("openai", "anthropic", "mcp", "jsonschema")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -70,8 +74,10 @@ def tool_specs(connector: Any, format: str = "openai") -> list[dict[str, Any]]:
     """Tool definitions of every registered action in ``format`` (see ``FORMATS``)."""
     if format not in FORMATS:
         raise ValueError(f"unknown tool format {format!r}; expected one of {', '.join(FORMATS)}")
-    names = tool_names(connector)  # first: Connector.state() factories must not nest
-    specs = connector.state(f"agents.tool_specs.{format}", lambda: _build(connector, names, format))
+    cache = _CACHE.get(connector)
+    specs = cache.get(format)
+    if specs is None:  # two threads may both build it: the first one stored is kept
+        specs = cache.setdefault(format, _build(connector, tool_names(connector), format))
     return copy.deepcopy(specs)  # callers may edit theirs; the cached one stays intact
 
 
@@ -84,7 +90,10 @@ def tool_name(action_id: str) -> str:
 
 def tool_names(connector: Any) -> dict[str, str]:
     """Tool name -> action id for every registered action (unique names)."""
-    names: dict[str, str] = connector.state("agents.tool_names", lambda: _names(connector))
+    cache = _CACHE.get(connector)
+    names: dict[str, str] | None = cache.get("names")
+    if names is None:
+        names = cache.setdefault("names", _names(connector))
     return names
 
 

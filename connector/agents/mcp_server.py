@@ -154,8 +154,8 @@ def main(args: argparse.Namespace | None = None) -> int:
         sys.stderr.write("fal-connector mcp needs the MCP SDK, the 'mcp' extra: in the fal-connector checkout, "
                          "pip install '.[mcp]' (the package is not on PyPI)\n")
         return 1
-    from connector import Connector
     from connector.config import ConfigError
+    from connector.runner import Connector
 
     try:
         connector = Connector()

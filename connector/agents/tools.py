@@ -14,9 +14,32 @@ Everything else is left to the action's own input validation, which names the fi
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
+from connector.agents.results import agent_output
+from connector.errors import ActionError
 from connector.strict_json import parse_input, parse_json
+
+if TYPE_CHECKING:
+    from connector.context import EventSink
+    from connector.runner import Connector
+
+
+def call_tool(
+    connector: Connector, name: Any, arguments: Any = None, *, on_event: EventSink | None = None, cancelled: threading.Event | None = None
+) -> dict[str, Any]:
+    """What ``Connector.call_tool`` does: the action's output for one tool call, made agent-safe."""
+    found = find_action(connector, name)
+    if found is None:
+        return connector.failed(name, ActionError("unknown_action", "no such tool"))  # unknown_action naming the known ones
+    try:
+        inputs = prepare_arguments(found, arguments)
+    except ActionError as exc:
+        output = connector.failed(found.id, exc)
+    else:
+        output = connector._run(found, inputs, on_event, cancelled, agent=True)
+    return agent_output(found, output, connector.config.max_tool_result_bytes)
 
 
 def find_action(connector: Any, name: Any) -> Any:

@@ -32,7 +32,8 @@ a path is resolved, symlinks followed, and must fall inside one of them):
 
 A refusal is ``policy_denied`` naming the setting; nothing is read or sent.
 
-This hook runs first on every action, so with no guardrail configured it returns at once.
+This is a ``before_execute`` policy: it runs before every action (after input validation,
+before any request), so with no guardrail configured it returns at once.
 """
 
 from __future__ import annotations
@@ -41,18 +42,22 @@ import os
 import threading
 import time
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
+from connector.plugin_state import PerConnector
+
+if TYPE_CHECKING:
+    from connector.context import ActionContext
+    from connector.models import Action
 
 ESTIMATE_TTL = 60.0  # seconds an estimate is reused
-_STATE_KEY = "guardrails.estimates"
 
 
-@hookimpl(tryfirst=True)
-def execute_action(action: Any, inputs: dict[str, Any], context: Any) -> None:
+@hookimpl
+def before_execute(action: Action, inputs: dict[str, Any], context: ActionContext) -> None:
     config = context.config
     if context.agent and action.id == "download_file":
         from connector.default_plugins.download import target_path
@@ -154,13 +159,15 @@ class EstimateCache:
             self._items[endpoint] = (time.monotonic() + self.ttl, cost)
 
 
+_ESTIMATES = PerConnector(EstimateCache)  # this plugin's estimates, one cache per Connector
+
+
 def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
-    connector = context.connector
-    cache: EstimateCache = connector.state(_STATE_KEY, EstimateCache)
+    cache = _ESTIMATES.get(context)
     cost = cache.get(endpoint)
     if cost is not None:
         return cost
-    out = connector.run(
+    out = context.run_action(
         "estimate_pricing",
         {"estimate_type": "historical_api_price", "endpoints": {endpoint: {"call_quantity": 1}}},
     )

@@ -10,36 +10,35 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connector.default_plugins.queue import cancel, get_result, result_error, submit_headers, submit_job
-from connector.errors import ActionError, HTTPStatusError
-from connector.fal.app_id import parse_app_id
+from connector.default_plugins.queue import submit_job
+from connector.errors import ActionError
 from connector.fal.follow import follow_job
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
+from connector.operation import perform
 
 CANCEL_BUDGET = 10.0  # seconds a post-deadline cancel may take
 
 
 def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     deadline_at = ctx.started + float(inputs.get("timeout", 600))
-    app = parse_app_id(inputs["app_id"])
     # The timeout includes the submit: its answer (and any retry) must come within it.
     ctx.deadline_at = min(ctx.deadline_at, deadline_at)
-    submitted = submit_job(inputs, ctx)
+    submitted = submit_job(inputs, ctx, "subscribe")
     request_id = submitted["request_id"]
     ids = {"app_id": inputs["app_id"], "request_id": request_id}
     ctx.emit("submitted", request_id=request_id, queue_position=submitted["queue_position"])
     logs = bool(inputs.get("logs", False))
     progress = None
     try:
-        progress = follow_job(ctx, app, request_id, logs=logs, deadline_at=deadline_at)
+        progress = follow_job(ctx, ids, logs=logs, deadline_at=deadline_at)
         if ctx.cancelled.is_set() and not progress.completed:
             raise ActionError("cancelled", f"stopped by the caller while request {request_id} was {(progress.last or {}).get('status', 'queued')}")
         ctx.deadline_at = max(ctx.deadline_at, time.monotonic() + ctx.config.timeout)  # room to fetch
         if progress.last and progress.last["job_error"]:
             raise _job_failed(ctx, ids, progress.last)
-        result = get_result(ids, ctx)
+        result = perform(manifest_operation("get_request_response"), ids, ctx)
     except ActionError as exc:
         keep: dict[str, Any] = {"request_id": request_id}
         if exc.type == "timeout" and "events" in exc.partial:
@@ -67,7 +66,7 @@ def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionEr
     (what was wrong with the input); the status' own error text is only the fallback, as it
     says less ("Invalid status code: 422")."""
     try:
-        get_result(ids, ctx)
+        perform(manifest_operation("get_request_response"), ids, ctx)
     except ActionError as exc:
         if exc.type == "model_error":
             return exc
@@ -80,27 +79,15 @@ def _cancel_after_deadline(ctx: Any, ids: dict[str, Any]) -> bool:
     ctx.emit("cancelling", request_id=ids["request_id"])
     ctx.deadline_at = time.monotonic() + min(CANCEL_BUDGET, ctx.config.timeout)
     try:
-        return cancel(ids, ctx)["cancel_status"] in ("OK", "CANCELLATION_REQUESTED")
+        return perform(manifest_operation("cancel_request"), ids, ctx)["cancel_status"] in ("OK", "CANCELLATION_REQUESTED")
     except ActionError:
         return False
 
 
 def run_model(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app = parse_app_id(inputs["app_id"])
     timeout = float(inputs.get("timeout", 300))
-    ctx.require_key()
-    try:
-        response = ctx.request(
-            "POST",
-            ctx.url("run", "/" + app.endpoint),
-            json=inputs["data"],
-            headers=submit_headers(inputs),
-            retry_class="billable",
-            deadline_at=ctx.started + timeout,
-            read_timeout=timeout,
-        )
-    except HTTPStatusError as exc:
-        raise result_error(exc) from None
+    # A model that rejects its input is a model_error, as the declared outcomes say.
+    response = manifest_operation("run_model").send(ctx, inputs, retry_class="billable", deadline_at=ctx.started + timeout, read_timeout=timeout)
     data = ctx.json(response, "run")
     if not isinstance(data, dict):
         raise ActionError("invalid_response", f"run: expected the model output as a JSON object, got {type(data).__name__}")

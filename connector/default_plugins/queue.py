@@ -1,46 +1,24 @@
-"""The queue actions: submit, status, stream, result, cancel."""
+"""The queue actions: submit, status, stream, result, cancel.
+
+Status, result and cancel are declared operations (the manifest says it all); submit and
+stream are Python, and build their requests from the same declarations.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from connector.errors import ActionError, HTTPStatusError, InvalidInputError
-from connector.fal.app_id import AppId, check_request_id, parse_app_id
+from connector.errors import ActionError, InvalidInputError
+from connector.fal.app_id import check_request_id
 from connector.fal.follow import follow_job
-from connector.fal.status import normalise_status
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 
-STATUS_FIELDS = ("status", "queue_position", "logs", "metrics", "job_error", "job_error_type")
-_NOT_READY = re.compile(r"in progress|in queue|not (yet )?(completed|finished|ready)", re.I)
 
-
-def submit_headers(inputs: dict[str, Any]) -> dict[str, str]:
-    """The optional submit headers, sent only when given."""
-    headers = {}
-    if inputs.get("priority") is not None:
-        headers["X-Fal-Queue-Priority"] = inputs["priority"]
-    if inputs.get("hint") is not None:
-        headers["X-Fal-Runner-Hint"] = inputs["hint"]
-    if inputs.get("start_timeout") is not None:
-        headers["X-Fal-Request-Timeout"] = str(float(inputs["start_timeout"]))
-    return headers
-
-
-def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def submit_job(inputs: dict[str, Any], ctx: Any, action_id: str = "add_request_to_queue") -> dict[str, Any]:
     """POST the job to the queue once (retried only where fal cannot have enqueued it)."""
-    app = parse_app_id(inputs["app_id"])
-    ctx.require_key()
-    params = {}
-    if inputs.get("webhook_url") is not None:
-        params["fal_webhook"] = inputs["webhook_url"]
-    if inputs.get("max_queue_length") is not None:
-        params["fal_max_queue_length"] = str(int(inputs["max_queue_length"]))
-    response = ctx.request(
-        "POST", ctx.url("queue", "/" + app.endpoint), json=inputs["data"], params=params or None, headers=submit_headers(inputs), retry_class="billable"
-    )
+    response = manifest_operation(action_id).send(ctx, inputs)
     body = ctx.require_fields(ctx.json(response, "submit"), "submit", "request_id")
     request_id = body["request_id"]
     try:
@@ -49,108 +27,37 @@ def submit_job(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
         check_request_id(request_id)
     except InvalidInputError:
         raise ActionError("invalid_response", f"submit: fal's answer has no usable 'request_id' (got {str(request_id)[:100]!r})", detail=body) from None
-    base = ctx.url("queue", app.request_path(request_id))
+    ids = {"app_id": inputs["app_id"], "request_id": request_id}
     position = body.get("queue_position")
     return {
         "request_id": request_id,
-        # fal's own URLs when it gives them; the documented owner/app form otherwise.
-        "response_url": _str(body.get("response_url")) or base,
-        "status_url": _str(body.get("status_url")) or base + "/status",
-        "cancel_url": _str(body.get("cancel_url")) or base + "/cancel",
+        # fal's own URLs when it gives them; the declared operations' URLs otherwise.
+        "response_url": _str(body.get("response_url")) or manifest_operation("get_request_response").url(ctx, ids),
+        "status_url": _str(body.get("status_url")) or manifest_operation("get_request_status").url(ctx, ids),
+        "cancel_url": _str(body.get("cancel_url")) or manifest_operation("cancel_request").url(ctx, ids),
         "queue_position": position if isinstance(position, int) and not isinstance(position, bool) else None,
     }
 
 
-def _request_of(inputs: dict[str, Any], ctx: Any) -> tuple[AppId, str]:
-    """The app and request id a request-scoped call names, both checked; the key is required."""
-    app = parse_app_id(inputs["app_id"])
-    request_id = check_request_id(inputs["request_id"])
-    ctx.require_key()
-    return app, request_id
-
-
-def get_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app, request_id = _request_of(inputs, ctx)
-    logs = bool(inputs.get("logs", False))
-    response = ctx.request("GET", ctx.url("queue", app.request_path(request_id, "/status")), params={"logs": "1"} if logs else None)
-    event = normalise_status(ctx.json(response, "status"))
-    out = {name: event[name] for name in STATUS_FIELDS}
-    if not logs:
-        out["logs"] = []
-    return out
-
-
 def stream_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app, request_id = _request_of(inputs, ctx)
+    manifest_operation("stream_request_status").path_for(inputs)  # bad ids fail before the key check
+    ctx.require_key()
     deadline_at = ctx.started + float(inputs.get("timeout", 300))
-    progress = follow_job(ctx, app, request_id, logs=bool(inputs.get("logs", False)), deadline_at=deadline_at)
+    progress = follow_job(ctx, inputs, logs=bool(inputs.get("logs", False)), deadline_at=deadline_at)
     return progress.fields()
-
-
-def get_result(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app, request_id = _request_of(inputs, ctx)
-    try:
-        response = ctx.request("GET", ctx.url("queue", app.request_path(request_id)))
-    except HTTPStatusError as exc:
-        raise result_error(exc) from None
-    data = ctx.json(response, "result")
-    if not isinstance(data, dict):
-        raise ActionError("invalid_response", f"result: expected the model output as a JSON object, got {type(data).__name__}", retryable=True)
-    return {"data": data}
-
-
-def result_error(exc: HTTPStatusError) -> ActionError:
-    """A failed job's result is ``model_error``; fal's 400 "still in progress" is ``not_ready``."""
-    code = exc.status_code or 0
-    if code == 400 and _NOT_READY.search(str(exc.detail)):
-        exc.type, exc.retryable = "not_ready", True
-        exc.message = f"the job has not completed yet (fal answered HTTP 400: {exc.detail}); check its status and try again"
-    elif 400 <= code < 500 and code not in (401, 403, 404, 408, 429):
-        exc.type, exc.retryable = "model_error", False
-        exc.message = f"the job failed: {exc.message}"
-    return exc
-
-
-_CANCEL_STATUSES = ("CANCELLATION_REQUESTED", "OK", "ALREADY_COMPLETED", "NOT_FOUND")
-
-
-def cancel(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    app, request_id = _request_of(inputs, ctx)
-    try:
-        response = ctx.request("PUT", ctx.url("queue", app.request_path(request_id, "/cancel")), retry_class="cancel")
-    except HTTPStatusError as exc:
-        if exc.status_code == 400:  # fal: the job already finished (body status or a bare detail)
-            exc.type, exc.retryable = "already_completed", False
-            exc.message = f"request {request_id} already completed; nothing to cancel (fetch its result instead)"
-            exc.partial = {"cancel_status": "ALREADY_COMPLETED"}
-        elif exc.status_code == 404:
-            exc.message = f"request {request_id} was not found under {app.app_path}; check the app_id and request_id"
-            exc.partial = {"cancel_status": "NOT_FOUND"}
-        raise
-    body = ctx.json(response, "cancel") if response.content else {}
-    status = body.get("status") if isinstance(body, dict) else None
-    if status not in _CANCEL_STATUSES:
-        # Older answers carry no status: 202 means "asked the runner", 200 "removed from the queue".
-        status = "CANCELLATION_REQUESTED" if response.status_code == 202 else "OK"
-    if status == "ALREADY_COMPLETED":
-        raise ActionError("already_completed", f"request {request_id} already completed; nothing to cancel",
-                          status_code=response.status_code, partial={"cancel_status": status})
-    if status == "NOT_FOUND":
-        raise ActionError("not_found", f"request {request_id} was not found", status_code=response.status_code,
-                          partial={"cancel_status": status})
-    return {"cancel_status": status}
 
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# In manifest order; None: performed by the generic handler (declarative).
 HANDLERS = {
     "add_request_to_queue": submit_job,
-    "get_request_status": get_status,
+    "get_request_status": None,
     "stream_request_status": stream_status,
-    "get_request_response": get_result,
-    "cancel_request": cancel,
+    "get_request_response": None,
+    "cancel_request": None,
 }
 
 

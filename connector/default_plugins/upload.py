@@ -23,6 +23,7 @@ from connector.errors import ActionError, InvalidInputError
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions
 from connector.models import Action
+from connector.plugin_state import PerConnector
 
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
 PARALLEL_PARTS = 4  # multipart parts on the wire at once (fal_client uses 10; this bounds memory)
@@ -82,6 +83,9 @@ class _TokenCache:
         self.expires = 0.0
 
 
+_TOKENS = PerConnector(_TokenCache)  # this plugin's CDN token, one per Connector
+
+
 def upload_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     source = _Source(inputs)
     ctx.require_key()
@@ -96,7 +100,7 @@ def upload_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def _cdn_token(ctx: Any) -> dict[str, Any]:
-    cache = ctx.connector.state("cdn_token", _TokenCache)
+    cache = _TOKENS.get(ctx)
     with cache.lock:
         if cache.token is None or time.time() > cache.expires - TOKEN_MARGIN:
             response = ctx.request("POST", ctx.url("rest", "/storage/auth/token"), params={"storage_type": "fal-cdn-v3"}, json={})

@@ -9,25 +9,20 @@ import base64
 import binascii
 from typing import Any
 
-from connector.errors import ActionError, InvalidInputError
+from connector.errors import InvalidInputError
+from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
-from connector.validation import json_type
+from connector.operation import perform
+from connector.plugin_state import PerConnector
+
+_JWKS = PerConnector(JwksCache)  # this plugin's cached key set, one per Connector
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
-    response = ctx.request("GET", ctx.config.jwks_url, auth=False)
-    body: dict[str, Any] = ctx.require_fields(ctx.json(response, "jwks"), "jwks", "keys")
-    if not isinstance(body["keys"], list):
-        # A null or numeric "keys" is no key set: refused here, so verify_webhook reports it too.
-        raise ActionError("invalid_response", f"jwks: fal's answer has 'keys' of type {json_type(body['keys'])}, expected a list of keys",
-                          retryable=True)
-    return body
-
-
-def get_jwks(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    return {"keys": fetch_jwks(ctx)["keys"]}
+    """The key set, fetched as get_jwks declares it (a null or numeric "keys" is refused there)."""
+    return perform(manifest_operation("get_jwks"), {}, ctx)
 
 
 def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -38,14 +33,12 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
-    from connector.fal.webhook import JwksCache, jwks_source, verify_delivery  # here: only a verification needs it (start-up time)
-
-    keys = jwks_source(inputs.get("jwks"), ctx.connector.state("jwks", JwksCache), lambda: fetch_jwks(ctx))
+    keys = jwks_source(inputs.get("jwks"), _JWKS.get(ctx), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
     return {"valid": True, **delivery.as_dict()}
 
 
-HANDLERS = {"get_jwks": get_jwks, "verify_webhook": verify_webhook}
+HANDLERS = {"get_jwks": None, "verify_webhook": verify_webhook}  # None: the generic handler
 
 
 @hookimpl(trylast=True)

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from connector.cli_emulator import EXAMPLE, add_arguments, run_from_args
+from connector.cli_emulator import EXAMPLE, add_arguments
 
 from .emulator import Emulator
 
@@ -51,6 +51,10 @@ def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: 
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    return main(args.host, args.port, args.tls, args.key)
 
 
 def run(argv: list[str] | None = None) -> int:

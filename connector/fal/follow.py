@@ -10,16 +10,20 @@ a ``status`` event as soon as it arrives.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3
 
 from connector.errors import ActionError
-from connector.fal.app_id import AppId
 from connector.fal.status import log_key, normalise_status
 from connector.http.sse import KEEPALIVE, iter_sse
+from connector.manifest import manifest_operation
+
+if TYPE_CHECKING:
+    from connector.operation import Operation
 
 STREAM_REOPENS = 2  # after this many broken streams, poll instead
 POLL_FIRST, POLL_MAX = 0.25, 3.0
@@ -63,27 +67,30 @@ class JobProgress:
         }
 
 
-def follow_job(ctx: Any, app: AppId, request_id: str, *, logs: bool, deadline_at: float) -> JobProgress:
-    """Follow until COMPLETED; raise ``timeout`` (with the progress kept) at the deadline."""
+def follow_job(ctx: Any, ids: Mapping[str, Any], *, logs: bool, deadline_at: float) -> JobProgress:
+    """Follow the job ``ids`` names (app_id, request_id) until COMPLETED; raise ``timeout``
+    (with the progress kept) at the deadline. The stream and poll requests are the declared
+    stream_request_status and get_request_status operations."""
     progress = JobProgress()
-    params = {"logs": "1"} if logs else None
-    base = ctx.url("queue", app.request_path(request_id, "/status"))
+    stream, poll = manifest_operation("stream_request_status"), manifest_operation("get_request_status")
+    inputs = {**ids, "logs": logs}
     broken = 0
     while broken <= STREAM_REOPENS and not progress.completed and not ctx.cancelled.is_set():
-        if _stream_once(ctx, base + "/stream", params, logs, deadline_at, progress):
+        if _stream_once(ctx, stream, inputs, deadline_at, progress):
             break
         broken += 1
     if not progress.completed and not ctx.cancelled.is_set():
-        _poll(ctx, base, params, logs, deadline_at, progress)
+        _poll(ctx, poll, inputs, deadline_at, progress)
     return progress
 
 
-def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float, progress: JobProgress) -> bool:
+def _stream_once(ctx: Any, stream: Operation, inputs: dict[str, Any], deadline_at: float, progress: JobProgress) -> bool:
     """One stream connection. True when it ended the following (COMPLETED, cancelled, or
     fal will not stream so polling should take over at once); False when it broke."""
     _check_deadline(ctx, deadline_at, progress)
+    logs = inputs["logs"]
     try:
-        response = ctx.request("GET", url, params=params, headers={"Accept": "text/event-stream"}, stream=True, deadline_at=deadline_at)
+        response = stream.send(ctx, inputs, stream=True, deadline_at=deadline_at)
     except ActionError as exc:
         if exc.type in ("auth_error", "not_found", "missing_credentials"):
             raise
@@ -93,7 +100,7 @@ def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             return True  # fal will not stream this: poll at once instead of reopening
         # The result fetch that follows COMPLETED must not wait for a new connection's handshakes.
-        spare = ctx.connector.http.spare_connection(str(response.url))
+        spare = ctx.http.spare_connection(str(response.url))
         spare.ensure()
         events = iter_sse(response, deadline_at=deadline_at, read_timeout=ctx.config.timeout, max_bytes=ctx.config.max_response_bytes)
         for item in events:
@@ -116,12 +123,12 @@ def _stream_once(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float
     return False
 
 
-def _poll(ctx: Any, url: str, params: Any, logs: bool, deadline_at: float, progress: JobProgress) -> None:
+def _poll(ctx: Any, poll: Operation, inputs: dict[str, Any], deadline_at: float, progress: JobProgress) -> None:
     interval = POLL_FIRST
     while not ctx.cancelled.is_set():
         _check_deadline(ctx, deadline_at, progress)
-        response = ctx.request("GET", url, params=params, deadline_at=deadline_at)
-        _record(ctx, ctx.json(response, "status"), logs, progress)
+        response = poll.send(ctx, inputs, deadline_at=deadline_at)
+        _record(ctx, ctx.json(response, "status"), inputs["logs"], progress)
         if progress.completed:
             return
         remaining = deadline_at - time.monotonic()

@@ -180,10 +180,11 @@ def test_bad_configuration_names_the_setting(env, name):
 
 
 def test_the_plugin_is_a_default_and_runs_first():
+    """A before_execute policy: it runs before any execute_action, so before anything is sent."""
     assert "connector.default_plugins.guardrails" in DEFAULT_PLUGINS
-    impls = Connector(environ={}, load_entry_points=False).plugin_manager.hook.execute_action.get_hookimpls()
-    assert impls[-1].plugin is guardrails  # pluggy calls the last one first
-    assert impls[-1].opts["tryfirst"] is True
+    hooks = Connector(environ={}, load_entry_points=False).plugin_manager.hook
+    assert guardrails in [impl.plugin for impl in hooks.before_execute.get_hookimpls()]
+    assert guardrails not in [impl.plugin for impl in hooks.execute_action.get_hookimpls()]
 
 
 def test_without_guardrails_the_hook_returns_at_once():
@@ -195,8 +196,8 @@ def test_without_guardrails_the_hook_returns_at_once():
             raise AssertionError("the hook looked at the inputs")
 
     context = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=None, max_cost_usd=None, upload_dirs=None))
-    assert guardrails.execute_action(action=Untouchable(), inputs=Untouchable(), context=context) is None
+    assert guardrails.before_execute(action=Untouchable(), inputs=Untouchable(), context=context) is None
     # Configured, a non-billable action is passed on without reading its inputs either.
     configured = SimpleNamespace(agent=False, config=SimpleNamespace(allowed_models=(), max_cost_usd=1.0, upload_dirs=None))
     read = SimpleNamespace(spec=SimpleNamespace(retry="read"), id="get_models")
-    assert guardrails.execute_action(action=read, inputs=Untouchable(), context=configured) is None
+    assert guardrails.before_execute(action=read, inputs=Untouchable(), context=configured) is None

@@ -137,7 +137,7 @@ class Insecure:
     def prepare_request(self, action: Any, request: Any, context: Any) -> None:
         request.verify = False
         request.headers["X-Insecure"] = "1"
-        context.connector.http.session.trust_env = True
+        context.http.session.trust_env = True
 
 
 def test_a_plugin_cannot_turn_verification_off_through_its_request(tls_emu, untrusted):
