@@ -22,24 +22,30 @@ import time
 from pathlib import Path
 
 SETTLED = 2.0  # seconds an entry must be unchanged before an answer about it is kept
+KEPT = 16  # answers kept (for as many sys.path configurations), the oldest dropped first
 
 
 def has_entry_points(group: str) -> bool:
     """True if some distribution on ``sys.path`` declares an entry point in ``group``."""
     key, newest = _key(group)
-    path = _cache_path(key)
+    path = _cache_path()
+    answers: dict[str, bool] = {}
     if path is not None:
         try:
             cached = json.loads(path.read_bytes())
-            if isinstance(cached, dict) and cached.get("key") == key:
-                return bool(cached["found"])
-        except (OSError, ValueError, KeyError):
+            if isinstance(cached, dict) and isinstance(cached.get("answers"), dict):
+                answers = cached["answers"]
+        except (OSError, ValueError):
             pass
+        if isinstance(answers.get(key), bool):
+            return answers[key]
     import importlib.metadata
 
     found = bool(importlib.metadata.entry_points(group=group))
     if path is not None and not sys.dont_write_bytecode and time.time() - newest > SETTLED:
-        _write(path, {"key": key, "found": found})
+        # A few keys side by side: the command and a script elsewhere start with different sys.path.
+        kept = {k: v for k, v in list(answers.items())[-(KEPT - 1):] if k != key and isinstance(v, bool)}
+        _write(path, {"answers": {**kept, key: found}})
     return found
 
 
@@ -59,12 +65,12 @@ def _key(group: str) -> tuple[str, float]:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest(), newest
 
 
-def _cache_path(key: str) -> Path | None:
+def _cache_path() -> Path | None:
     try:
         pyc = Path(importlib.util.cache_from_source(__file__))
     except (NotImplementedError, ValueError):
         return None
-    return pyc.with_name("entry-points.json")  # one file: a new key replaces the old answer
+    return pyc.with_name("entry-points.json")
 
 
 def _write(path: Path, document: dict[str, object]) -> None:

@@ -26,7 +26,7 @@ def site(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "path", [str(packages)])
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     cache = tmp_path / "cache" / "entry-points.json"
-    monkeypatch.setattr(entry_point_index, "_cache_path", lambda key: cache)
+    monkeypatch.setattr(entry_point_index, "_cache_path", lambda: cache)
     return packages, cache
 
 
@@ -48,10 +48,7 @@ def test_none_installed_is_remembered(site, monkeypatch):
     assert has_entry_points(GROUP) is False
     assert cache.exists()
 
-    def no_scan(**_: object) -> None:
-        raise AssertionError("scanned although the answer was kept")
-
-    monkeypatch.setattr(importlib.metadata, "entry_points", no_scan)
+    monkeypatch.setattr(importlib.metadata, "entry_points", _no_scan)
     assert has_entry_points(GROUP) is False
 
 
@@ -100,5 +97,23 @@ def test_a_damaged_cache_is_looked_up_afresh(site):
     assert has_entry_points(GROUP) is False
     _install(packages)
     _age(packages)
-    cache.write_text('{"key": "other", "found": false}')
+    cache.write_text('{"answers": {"other": false}}')
     assert has_entry_points(GROUP) is True
+
+
+def test_answers_for_several_paths_are_kept_side_by_side(site, tmp_path, monkeypatch):
+    packages, cache = site
+    other = tmp_path / "other"
+    other.mkdir()
+    _age(other)
+    assert has_entry_points(GROUP) is False
+    monkeypatch.setattr(sys, "path", [str(other)])
+    assert has_entry_points(GROUP) is False
+    monkeypatch.setattr(importlib.metadata, "entry_points", _no_scan)
+    assert has_entry_points(GROUP) is False
+    monkeypatch.setattr(sys, "path", [str(packages)])
+    assert has_entry_points(GROUP) is False  # the first answer was not pushed out by the second
+
+
+def _no_scan(**_: object) -> None:
+    raise AssertionError("scanned although the answer was kept")
