@@ -384,6 +384,62 @@ def cold_start(emu: EmulatorProcess, request_id: str, runs: int) -> dict[str, An
     return out
 
 
+# Imported by a status call's start only if something is wrong: each serves other actions or errors.
+NOT_ON_THE_STATUS_PATH = ("pydantic", "jsonschema", "yaml", "cryptography", "tenacity", "argparse", "uuid", "concurrent")
+STACKS = {  # top-level module -> the group it is counted in
+    **dict.fromkeys(("requests", "urllib3", "charset_normalizer", "idna", "certifi", "http", "email", "ssl", "_ssl",
+                     "socket", "ipaddress", "mimetypes", "zipfile", "csv", "importlib"), "requests + urllib3 + their stdlib"),
+    "connector": "connector", "pluggy": "pluggy",
+    **dict.fromkeys(("fal_client", "httpx", "httpcore", "h11", "anyio", "sniffio", "httpx_sse", "msgpack", "websockets"), "fal-client + httpx"),
+}
+
+
+def import_breakdown(emu: EmulatorProcess, request_id: str, runs: int = 7) -> dict[str, Any]:
+    """``python -X importtime`` of the cold-start commands: each module's own import time (the
+    least of ``runs`` starts, so load on the machine counts little), summed by group; and which
+    of the modules a status call does not need were imported."""
+    env = child_env(emu)
+    cli, _ = cli_command()
+    status_url = f"{emu.https}/{ECHO}/requests/{request_id}/status"
+    argv = {
+        "connector": [sys.executable, "-X", "importtime", *(cli if cli[0] == sys.executable else [cli[0]]), "run", "get_request_status",
+                      "--input", json.dumps({"app_id": ECHO, "request_id": request_id})],
+        "requests": [sys.executable, "-X", "importtime", "-c",
+                     f"import requests; print(requests.get({status_url!r}, headers={{'Authorization': 'Key {KEY}'}}, timeout=30).json())"],
+        "fal-client": [sys.executable, "-X", "importtime", "-c", f"import fal_client; print(fal_client.status({ECHO!r}, {request_id!r}))"],
+    }
+    for cmd in argv.values():
+        subprocess.run(cmd, env=env, capture_output=True, timeout=60)  # bytecode and kept caches in place
+    starts: dict[str, list[dict[str, int]]] = {name: [] for name in argv}
+    for r in range(runs):
+        for name in rotate(list(argv), r):  # interleaved, as every other figure
+            done = subprocess.run(argv[name], env=env, capture_output=True, text=True, timeout=60)
+            found: dict[str, int] = {}
+            for line in done.stderr.splitlines():
+                parts = line.split("|")
+                if len(parts) == 3 and parts[0].startswith("import time:") and parts[0].split(":")[1].strip().isdigit():
+                    found[parts[2].strip()] = int(parts[0].split(":")[1])
+            starts[name].append(found)
+    out: dict[str, Any] = {}
+    for name, seen in starts.items():
+        # Modules every start imported (an import seen once is not the path), at their least own time.
+        least = {m: min(run[m] for run in seen) for m in seen[0] if all(m in run for run in seen)}
+        groups: dict[str, float] = {}
+        for module, us in least.items():
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top.startswith("_") or top in ("encodings", "site", "sitecustomize"):
+                group = STACKS.get(top, "other stdlib")
+            else:
+                group = STACKS.get(top, "other third-party (optional imports of the above)")
+            groups[group] = groups.get(group, 0.0) + us / 1000
+        connector_modules = sorted(((m, us / 1000) for m, us in least.items() if m.split(".")[0] == "connector"), key=lambda mu: -mu[1])
+        out[name] = {"groups": dict(sorted(groups.items(), key=lambda kv: -kv[1])), "modules": len(least),
+                     "total_ms": sum(least.values()) / 1000, "connector_modules": connector_modules[:12],
+                     "unneeded": sorted(m for m in least if m.split(".")[0] in NOT_ON_THE_STATUS_PATH)}
+    out["_runs"] = runs
+    return out
+
+
 def memory(emu: EmulatorProcess, runs: int) -> dict[str, dict[str, float]]:
     """Peak RSS of a fresh process fetching a ~50 MB JSON result (MiB)."""
     import requests
@@ -626,6 +682,28 @@ def before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return out
 
 
+def imports_section(imports: dict[str, Any]) -> list[str]:
+    """Where a cold start's import time goes (``python -X importtime``), by group, per contender."""
+    names = [n for n in ("requests", "connector", "fal-client") if n in imports]
+    imports.setdefault("_runs", "several")
+    groups = sorted({g for n in names for g in imports[n]["groups"]}, key=lambda g: -max(imports[n]["groups"].get(g, 0) for n in names))
+    lines = ["## Cold start: where the import time goes", "",
+             f"`python -X importtime` of the three cold-start commands: each module's own import time, the least of {imports['_runs']} "
+             "interleaved starts (so other load counts little), summed by group. The connector's cold start is the raw `requests` one-liner "
+             "plus the rows where they differ.", "",
+             "| group | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for g in groups:
+        lines.append(f"| {g} | " + " | ".join(f"{imports[n]['groups'].get(g, 0):.1f} ms" for n in names) + " |")
+    lines.append("| **all imports** | " + " | ".join(f"**{imports[n]['total_ms']:.1f} ms** ({imports[n]['modules']} modules)" for n in names) + " |")
+    c = imports.get("connector")
+    if c:
+        lines += ["", "The connector's own modules that cost most: " +
+                  ", ".join(f"`{m}` {ms:.2f} ms" for m, ms in c["connector_modules"][:8]) + ".", "",
+                  f"Not needed by a status call, and imported on its path: {', '.join(c['unneeded']) or 'none'} "
+                  f"(looked for: {', '.join(NOT_ON_THE_STATUS_PATH)}).", ""]
+    return lines
+
+
 def _load_text(load: dict[str, Any] | None) -> str:
     if not load or not load.get("before"):
         return "not recorded"
@@ -662,6 +740,8 @@ def write_results(res: dict[str, Any], before: dict[str, Any] | None, path: Path
         *[f"- {name}: {f['example']}" for name, f in res["follow"].items()],
         "",
     ]
+    if res.get("imports"):
+        lines += imports_section(res["imports"])
     if res.get("validator"):
         lines += ["## Schema validators (`bench/validator.py`)", "", "```", res["validator"], "```", ""]
     if before is not None:
@@ -730,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
         res["throughput"] = throughput({n: c["tls"] for n, c in contenders.items()}, 8, seconds, rounds)
         print(f"cold start: {cold_runs} fresh processes per contender ...", file=sys.stderr, flush=True)
         res["cold"] = cold_start(emu, request_id, cold_runs)
+        res["imports"] = import_breakdown(emu, request_id)
         print(f"following: {jobs} jobs of 3 s per contender ...", file=sys.stderr, flush=True)
         res["follow"] = follow(emu, jobs)
         print("memory: a 50 MB result, fresh process per fetch ...", file=sys.stderr, flush=True)
