@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from connector.schema_walk import deref
+
 MAX_DEPTH = 8  # nesting shown; also ends a self-referencing schema
 
 
@@ -114,18 +116,8 @@ def _typed(root: dict[str, Any], node: dict[str, Any]) -> bool:
 
 def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     """``node`` with a local ``$ref`` followed; the node's own keys (a description) win."""
-    for _ in range(MAX_DEPTH):
-        ref = node.get("$ref")
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            return node
-        target: Any = root
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            target = target.get(part) if isinstance(target, dict) else None
-        if not isinstance(target, dict):
-            return node
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
+    resolved: dict[str, Any] = deref(node, root, MAX_DEPTH)
+    return resolved
 
 
 def _one_line(text: Any) -> str:

@@ -17,6 +17,7 @@ import requests
 
 from connector.errors import ActionError
 from connector.http.client import Request, json_body
+from connector.http.retry import outcome_retryable, unusable_answer
 
 if TYPE_CHECKING:
     import pluggy
@@ -101,24 +102,27 @@ class ActionContext:
 
     def json(self, response: requests.Response, what: str) -> Any:
         """The parsed body of a success answer, or ``invalid_response`` naming what it was."""
-        try:
-            return json_body(response, what)
-        except ActionError as exc:
-            exc.retryable = self.action.spec.retry != "billable"
-            raise
+        return json_body(response, what, retry_class=self.action.spec.retry)
 
     def require_fields(self, body: Any, what: str, *fields: str) -> dict[str, Any]:
         """``body`` as a JSON object that has ``fields``, or ``invalid_response`` naming the first missing."""
-        def invalid(message: str) -> ActionError:
-            return ActionError("invalid_response", f"{what}: {message}", retryable=self.action.spec.retry != "billable",
-                               detail=body if len(repr(body)) < 2000 else None)
-
         if not isinstance(body, dict):
-            raise invalid(f"expected a JSON object from fal, got {type(body).__name__}")
+            raise self.unusable(what, f"expected a JSON object from fal, got {type(body).__name__}", body)
         missing = next((name for name in fields if name not in body), None)
         if missing is not None:
-            raise invalid(f"fal's answer lacks the field {missing!r}")
+            raise self.unusable(what, f"fal's answer lacks the field {missing!r}", body)
         return body
+
+    def unusable(self, what: str, message: str, body: Any) -> ActionError:
+        """``invalid_response`` for a success answer (``body``) that is not what fal documents;
+        retryable as the retry table says for this action's class."""
+        verdict = unusable_answer(self.action.spec.retry)
+        return ActionError(verdict.type, f"{what}: {message}", retryable=verdict.retryable, detail=body if len(repr(body)) < 2000 else None)
+
+    def outcome_retryable(self, failure_type: str | None, answered: bool) -> bool:
+        """Whether a fal error answer the action declares as its own outcome is retryable (the
+        retry table's answer; declared operations sit below the HTTP layer and ask here)."""
+        return outcome_retryable(failure_type, answered)
 
     def _count_attempt(self) -> None:
         with self._attempts_lock:

@@ -9,7 +9,11 @@ Handlers and the HTTP layer raise; the runner turns every raise into the structu
     └── HTTPStatusError         an HTTP answer that is not success (carries ``.response``)
 
 The ``failure.type`` values are the closed set ``FAILURE_TYPES``; everything else about
-which answer maps to which type lives in ``connector.http.retry``.
+which answer maps to which type, and whether it is ``retryable``, lives in
+``connector.http.retry``.
+
+An error is never edited once raised: code that knows more (the request id, the action's
+own meaning of a status) raises ``error.derive(...)`` ``from`` it.
 """
 
 from __future__ import annotations
@@ -68,6 +72,17 @@ class ActionError(Exception):
         self.retry_after = retry_after
         self.detail = detail
         self.partial = dict(partial or {})
+
+    def derive(self, **changes: Any) -> ActionError:
+        """A new error of the same class, with the same fields but ``changes`` (``type``,
+        ``message``, ``partial`` or any ``failure`` field); raise it ``from`` this one."""
+        fields = {**vars(self), **changes}
+        if fields["type"] not in FAILURE_TYPES:
+            raise ValueError(f"unknown failure type {fields['type']!r}")
+        new = type(self).__new__(type(self))
+        Exception.__init__(new, fields["message"])
+        new.__dict__.update(fields, partial=dict(fields["partial"]))
+        return new
 
     def failure(self) -> dict[str, Any]:
         """The ``failure`` object of the output (all seven keys, always)."""

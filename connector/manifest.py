@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from connector import manifest_cache
 from connector.models import Action, ActionSpec, Handler
@@ -46,7 +46,7 @@ def spec_from_entry(entry: dict[str, Any], where: str, bundled: Mapping[str, Any
         # The spec keeps where the call goes; the rest of the declaration is the Operation's.
         values["operation"] = {key: values["operation"][key] for key in ("method", "host", "path") if key in values["operation"]}
     try:
-        return cast(ActionSpec, ActionSpec.model_validate(values))
+        return ActionSpec(**values)
     except Exception as exc:
         raise ManifestError(f"{where}: {exc}") from None
 

@@ -2,34 +2,69 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector._model import BaseModel, ConfigDict
 from connector.schema_check import SchemaValidator
 from connector.schema_refs import bundle
 
 
-class Operation(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _check(owner: object, types: dict[str, type | tuple[type, ...]]) -> None:
+    """Refuse a field of the wrong type, naming it (a plugin's spec is checked when made)."""
+    for name, kind in types.items():
+        value = getattr(owner, name)
+        if not isinstance(value, kind):
+            expected = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+            raise ValueError(f"{type(owner).__name__}: field {name!r}: expected {expected}, got {type(value).__name__} {value!r:.60}")
+
+
+def _build(kind: Any, value: Any, name: str) -> Any:
+    """A nested model from a plain dict (as the manifest and plugins write it)."""
+    if isinstance(value, dict):
+        try:
+            return kind(**value)
+        except TypeError as exc:  # an unknown or missing key
+            raise ValueError(f"ActionSpec: field {name!r}: {exc}") from None
+    return value
+
+
+class _Dumps:
+    def model_dump(self) -> dict[str, Any]:
+        """The fields as plain data (nested models as dicts), as pydantic's ``model_dump()`` gave them."""
+        dumped: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]  # only dataclasses inherit this
+        return dumped
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation(_Dumps):
     method: str
     host: str  # queue | run | api | jwks | rest | cdn | local
     path: str
 
+    def __post_init__(self) -> None:
+        _check(self, {"method": str, "host": str, "path": str})
 
-class Annotations(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+@dataclass(frozen=True, kw_only=True)
+class Annotations(_Dumps):
     read_only: bool
     destructive: bool
     idempotent: bool
     open_world: bool = True
 
+    def __post_init__(self) -> None:
+        _check(self, dict.fromkeys(("read_only", "destructive", "idempotent", "open_world"), bool))
 
-class ActionSpec(BaseModel):
-    """One declared action: a manifest entry with its schemas loaded and made self-contained."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True, kw_only=True)
+class ActionSpec(_Dumps):
+    """One declared action: a manifest entry with its schemas loaded and made self-contained.
+
+    Made from keywords; ``annotations`` and ``operation`` may be given as plain dicts and
+    ``aliases`` as a list. A field of the wrong type is refused with its name."""
+
     id: str
     title: str
     aliases: tuple[str, ...] = ()
@@ -40,6 +75,17 @@ class ActionSpec(BaseModel):
     retry: str = "read"
     streaming: bool = False
     annotations: Annotations
+
+    def __post_init__(self) -> None:
+        if isinstance(self.aliases, list):
+            object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "annotations", _build(Annotations, self.annotations, "annotations"))
+        object.__setattr__(self, "operation", _build(Operation, self.operation, "operation"))
+        _check(self, {"id": str, "title": str, "description": str, "aliases": tuple, "input_schema": dict, "output_schema": dict,
+                      "operation": (Operation, type(None)), "retry": str, "streaming": bool, "annotations": Annotations})
+        for alias in self.aliases:
+            if not isinstance(alias, str):
+                raise ValueError(f"ActionSpec: field 'aliases': expected strings, got {alias!r:.60}")
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "aliases": list(self.aliases), "description": self.description}
@@ -73,8 +119,8 @@ class Action:
 
     def __post_init__(self) -> None:
         # A plugin's inline schemas may use the shared common.json definitions too.
-        self.spec = self.spec.model_copy(
-            update={"input_schema": bundle(self.spec.input_schema), "output_schema": bundle(self.spec.output_schema)}
+        self.spec = dataclasses.replace(
+            self.spec, input_schema=bundle(self.spec.input_schema), output_schema=bundle(self.spec.output_schema)
         )
         self.input_validator = SchemaValidator(self.spec.input_schema)
         self.output_validator = SchemaValidator(self.spec.output_schema)

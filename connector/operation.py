@@ -83,8 +83,7 @@ class Outcome:
     high: int
     excluded: tuple[int, ...] = ()
     match: re.Pattern[str] | None = None
-    failure: str | None = None
-    retryable: bool | None = None
+    failure: str | None = None  # its verdict (retryable or not) is connector.http.retry's
     message: str | None = None
     partial: tuple[tuple[str, Any], ...] = ()
 
@@ -94,7 +93,7 @@ class Outcome:
             return False
         return self.match is None or bool(self.match.search(str(exc.detail)))
 
-    def error(self, exc: HTTPStatusError, inputs: Mapping[str, Any]) -> HTTPStatusError:
+    def error(self, exc: HTTPStatusError, inputs: Mapping[str, Any], retryable: bool) -> HTTPStatusError:
         fields = {**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
                   "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)}
         return HTTPStatusError(
@@ -102,7 +101,7 @@ class Outcome:
             self.message.format_map(fields) if self.message else exc.message,
             response=exc.response,
             status_code=exc.status_code,
-            retryable=exc.retryable if self.retryable is None else self.retryable,
+            retryable=retryable,
             attempts=exc.attempts,
             fal_request_id=exc.fal_request_id,
             retry_after=exc.retry_after,
@@ -198,13 +197,14 @@ class Operation:
             return ctx.request(self.method, url, params=self.params(inputs), json=body, headers=sent or None,
                                auth=self.auth != "none", **options)
         except HTTPStatusError as exc:
-            raise self.outcome(exc, inputs) from exc
+            raise self.outcome(exc, inputs, ctx) from exc
 
-    def outcome(self, exc: HTTPStatusError, inputs: Mapping[str, Any]) -> HTTPStatusError:
-        """The error a fal error answer means for this action (the first declared outcome that applies)."""
+    def outcome(self, exc: HTTPStatusError, inputs: Mapping[str, Any], ctx: Any) -> HTTPStatusError:
+        """The error a fal error answer means for this action (the first declared outcome that
+        applies); whether it is retryable, the context asks the retry table."""
         for outcome in self.outcomes:
             if outcome.applies(exc):
-                return outcome.error(exc, inputs)
+                return outcome.error(exc, inputs, ctx.outcome_retryable(outcome.failure, exc.retryable))
         return exc
 
     # -- the answer ----------------------------------------------------------------------
@@ -219,8 +219,7 @@ class Operation:
             body = ctx.require_fields(body, spec.what, *(name for name, _ in spec.require))
         for name, kind in spec.require:
             if kind is not None and _json_type(body[name]) not in _TYPES_OF[kind]:
-                raise ActionError("invalid_response", f"{spec.what}: fal's answer has {name!r} of type {_json_type(body[name])}, expected {kind}",
-                                  retryable=True, detail=_short(body))
+                raise ctx.unusable(spec.what, f"fal's answer has {name!r} of type {_json_type(body[name])}, expected {kind}", body)
         output = {name: _first(sources, body, inputs) for name, sources in spec.output}
         if spec.transform is not None:
             output = TRANSFORMS[spec.transform](output, body, Reply(inputs, response.status_code))
@@ -283,10 +282,6 @@ def _json_type(value: Any) -> str:
     if isinstance(value, int):
         return "integer"
     return {float: "number", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
-
-
-def _short(body: Any) -> Any:
-    return body if len(repr(body)) < 2000 else None
 
 
 # -- compiling a manifest entry (load time) --------------------------------------------------
@@ -421,7 +416,7 @@ def _compile_outcome(raw: Mapping[str, Any], key: str, inputs: Mapping[str, Any]
     for name in partial:
         if name not in outputs:
             raise OperationError(f"{key}.partial: {name!r} is not a field of the output schema")
-    return Outcome(low, high, tuple(raw.get("except", ())), match, failure, raw.get("retryable"), message, tuple(partial.items()))
+    return Outcome(low, high, tuple(raw.get("except", ())), match, failure, message, tuple(partial.items()))
 
 
 def _may_be_array(schema: Any, root: Mapping[str, Any]) -> bool:

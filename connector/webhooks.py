@@ -23,9 +23,9 @@ from typing import Any
 import requests
 
 from connector.fal.webhook import JwksCache, WebhookVerificationError, jwks_source, verify_delivery
+from connector.fal.webhook_wire import DEFAULT_JWKS_URL, TOLERANCE_SECONDS
 from connector.strict_json import parse_json
 
-DEFAULT_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 _caches: dict[str, JwksCache] = {}
 
 __all__ = ["WebhookVerificationError", "verify_webhook"]
@@ -37,7 +37,7 @@ def verify_webhook(
     *,
     jwks: Mapping[str, Any] | None = None,
     jwks_url: str | None = None,
-    tolerance_seconds: float = 300,
+    tolerance_seconds: float = TOLERANCE_SECONDS,
     timeout: float = 10,
 ) -> dict[str, Any]:
     """Return ``{request_id, user_id, timestamp, payload}`` of a genuine delivery, or raise

@@ -20,14 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from suite_helpers import BASE_URLS
+from suite_helpers import BASE_URLS, FAKE_KEY
 
 from connector import Connector
 from connector.emulator import Emulator
 from connector.testing import fal_connector, fal_emulator  # noqa: F401  (fixtures, also without the installed plugin)
-
-FAKE_KEY = "test-key-id:test-key-secret-123456"
-
 
 FAILURE_KEYS = {"type", "status_code", "retryable", "attempts", "fal_request_id", "retry_after", "detail"}
 FAILURE_TYPES = {

@@ -15,6 +15,8 @@ from typing import Any
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The fake fal hosts unit tests mock with ``responses`` (nothing listens there).
+FAKE_KEY = "test-key-id:test-key-secret-123456"
+
 BASE_URLS = {
     "queue_url": "https://queue.test",
     "run_url": "https://run.test",

@@ -1,6 +1,6 @@
-"""connector.http.client: calls skip ``Session.request`` but send exactly what it would send.
+"""connector.http.transport: calls skip ``Session.request`` but send exactly what it would send.
 
-``HttpClient._transmit`` prepares the request itself and hands it to the session's mounted
+``Transport.transmit`` prepares the request itself and hands it to the session's mounted
 adapter: these tests pin that the prepared request (URL, headers, body) and the adapter
 arguments (verify, cert, proxies, timeout, stream) are the ones ``Session.request`` would have
 produced, that proxies and the CA bundle still come from the environment, and that the
@@ -17,7 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from connector.config import Config
-from connector.http.client import _PLAIN_URL, HttpClient
+from connector.http.transport import _PLAIN_URL, Transport
 
 
 class Recorder(HTTPAdapter):
@@ -36,20 +36,20 @@ class Recorder(HTTPAdapter):
 
 def both(monkeypatch, method: str, url: str, params: Any = None, body: bytes | None = None, headers: dict | None = None,
          env: dict[str, str] | None = None, session_setup: Any = None) -> tuple[Any, Any]:
-    """(what Session.request sent, what HttpClient._transmit sent) for the same call."""
+    """(what Session.request sent, what Transport.transmit sent) for the same call."""
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "no_proxy", "all_proxy",
                  "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NETRC", "/nonexistent")  # the connector reads no .netrc; keep the reference alike
-    client = HttpClient(Config.load({}))
+    client = Transport(Config.load({}))
     reference = requests.Session()
     reference.headers.update(client.session.headers)
     results = []
     for session, call in (
         (reference, lambda: reference.request(method, url, params=params, data=body, headers=headers, timeout=(5, 30), allow_redirects=False, stream=True)),
-        (client.session, lambda: client._transmit(method, url, params, body, dict(headers or {}), (5, 30))),
+        (client.session, lambda: client.transmit(method, url, params, body, dict(headers or {}), (5, 30))),
     ):
         if session_setup:
             session_setup(session)
@@ -122,7 +122,7 @@ def test_trust_env_false_is_honoured(monkeypatch):
 
 def test_proxies_are_read_once_per_origin(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://first.test:1")
-    client = HttpClient(Config.load({}))
+    client = Transport(Config.load({}))
     assert client._proxies_for("https://queue.fal.run/a")["https"] == "http://first.test:1"
     monkeypatch.setenv("HTTPS_PROXY", "http://second.test:1")
     assert client._proxies_for("https://queue.fal.run/b")["https"] == "http://first.test:1"  # same origin: kept
@@ -158,9 +158,9 @@ def test_plain_urls_are_exactly_what_prepare_url_returns():
 
 
 def test_transmit_sends_through_a_mounted_adapter():
-    client = HttpClient(Config.load({}))
+    client = Transport(Config.load({}))
     adapter = Recorder()
     client.session.mount("https://queue.test", adapter)
-    response = client._transmit("get", "https://queue.test/a", None, None, {}, (1, 2))
+    response = client.transmit("get", "https://queue.test/a", None, None, {}, (1, 2))
     assert response.status_code == 200 and adapter.sent[0][0].method == "GET"
     assert adapter.sent[0][1]["stream"] is True and adapter.sent[0][1]["timeout"] == (1, 2)

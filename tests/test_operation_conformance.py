@@ -17,8 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
-from conftest import FAKE_KEY
-from suite_helpers import BASE_URLS, RID, VALID_INPUTS
+from suite_helpers import BASE_URLS, FAKE_KEY, RID, VALID_INPUTS
 
 from connector import Connector
 from connector.manifest import manifest_operation

@@ -193,3 +193,41 @@ def test_backoff_is_bounded_and_grows(n):
 def test_zero_backoff_base_never_waits():
     policy = RetryPolicy("read", 5, 60, backoff_base=0, backoff_max=8.0)
     assert all(policy.backoff(n) == 0 for n in range(1, 8))
+
+
+# Verdicts no single answer decides: (verdict, type, retryable later); none is retried now.
+from connector.http import retry as retry_module  # noqa: E402
+
+NAMED_VERDICTS = [
+    (retry_module.TOO_BIG, "invalid_response", False),
+    (retry_module.NOT_READY, "not_ready", True),
+    (retry_module.JOB_FAILED, "model_error", False),
+    (retry_module.ALREADY_COMPLETED, "already_completed", False),
+    (retry_module.FOLLOW_TIMED_OUT, "timeout", True),
+    (retry_module.SUBSCRIBE_TIMED_OUT, "timeout", False),
+    (retry_module.BODY_CUT_OFF, "timeout", True),
+    (retry_module.unusable_answer("read"), "invalid_response", True),
+    (retry_module.unusable_answer("cancel"), "invalid_response", True),
+    (retry_module.unusable_answer("billable"), "invalid_response", False),
+    (retry_module.cut_off("read"), "timeout", True),
+    (retry_module.cut_off("cancel"), "timeout", True),
+    (retry_module.cut_off("billable"), "outcome_unknown", False),
+]
+
+
+@pytest.mark.parametrize(("verdict", "type_", "retryable"), NAMED_VERDICTS)
+def test_named_verdicts(verdict, type_, retryable):
+    assert (verdict.type, verdict.retry, verdict.retryable) == (type_, False, retryable)
+
+
+def test_a_refusal_inherits_the_failure_that_caused_it():
+    assert retry_module.inherited({"type": "rate_limited", "retryable": True}) is True
+    assert retry_module.inherited({"type": "auth_error", "retryable": False}) is False
+    assert retry_module.inherited({}) is False
+
+
+@pytest.mark.parametrize("exc", [ReadTimeoutError(None, "/", "read timed out"), TimeoutError("timed out")])
+def test_a_bare_read_timeout_from_a_body_read_is_a_timeout(exc):
+    # download_file reads ``raw`` directly: urllib3's and the socket's timeouts come unwrapped.
+    assert classify_exception(exc, "read", body_phase=True) == retry_module.Verdict("timeout", True, True)
+    assert classify_exception(ProtocolError("broken"), "read", body_phase=True) == retry_module.Verdict("connection_error", True, True)

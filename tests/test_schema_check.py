@@ -1,10 +1,12 @@
-"""connector.schema_check: the compiled validity checks answer exactly what jsonschema answers.
+"""connector.schema_check: ``SchemaValidator`` answers exactly what jsonschema answers.
 
-The runner trusts a compiled ``True`` without asking jsonschema, so every shipped schema is
-compared with ``Draft202012Validator.is_valid`` over instances generated from the schema
-itself (valid-looking ones and mutations of them), and the JSON Schema corner cases
-(``1.0`` is an integer, ``True`` is not ``1``, ``oneOf``/``not``/``if``) are pinned one by one.
-Also: the CLI's call path imports neither jsonschema nor the emulator.
+The runner trusts a ``True`` from the jsonschema-rs check without asking jsonschema, so every
+shipped schema is compared with ``Draft202012Validator.is_valid`` over instances generated from
+the schema itself (valid-looking ones and mutations of them): the check never accepts what
+jsonschema refuses, accepts every valid instance of a shipped schema (so a call never pays for
+jsonschema), and the validator's answer is jsonschema's. The JSON Schema corner cases (``1.0``
+is an integer, ``True`` is not ``1``, a tuple is not an array, ``oneOf``/``not``/``if``) are
+pinned one by one. Also: the CLI's call path imports neither jsonschema nor the emulator.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from connector.manifest import load_manifest, load_schema_file
-from connector.schema_check import SchemaValidator, compile_check
+from connector.schema_check import SchemaValidator, compile_check, tuple_places
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,6 +125,16 @@ def test_shipped_schema_compiles(name, schema):
     assert compile_check(schema) is not None, f"{name}: the connector would fall back to jsonschema on every call"
 
 
+def agrees(schema: Any, check: Any, reference: Any, candidate: Any, what: str) -> bool:
+    """jsonschema's answer for ``candidate``, after checking that the fast check and the
+    ``SchemaValidator`` agree with it (the check may say False only where jsonschema decides)."""
+    expected = reference.is_valid(candidate)
+    fast = check(candidate)
+    assert fast is False or expected, f"{what}: the fast check accepted what jsonschema refuses: {json.dumps(candidate, default=repr)[:500]}"
+    assert SchemaValidator(schema).is_valid(candidate) is expected, f"{what}: {json.dumps(candidate, default=repr)[:500]} (jsonschema: {expected})"
+    return expected
+
+
 @pytest.mark.parametrize(("name", "schema"), SCHEMAS, ids=[n for n, _ in SCHEMAS])
 def test_agrees_with_jsonschema_on_generated_instances(name, schema):
     check, reference = compile_check(schema), Draft202012Validator(schema)
@@ -134,6 +146,7 @@ def test_agrees_with_jsonschema_on_generated_instances(name, schema):
             expected = reference.is_valid(candidate)
             assert check(candidate) is expected, f"{name}: {json.dumps(candidate)[:500]} (jsonschema: {expected})"
             seen[expected] += 1
+    assert SchemaValidator(schema).is_valid(value) is reference.is_valid(value)
     assert seen[True] > 20 and seen[False] > 20, f"{name}: the generator reached too few cases: {seen}"
 
 
@@ -153,9 +166,16 @@ def test_agrees_on_the_manifest_and_its_mutations():
 
 CORNERS: list[tuple[dict[str, Any], list[Any]]] = [
     ({"type": "integer"}, [1, 1.0, 1.5, True, "1", None, 10**30, -0.0]),
-    ({"type": "number"}, [1, 1.5, True, False, "1", float("inf")]),
+    ({"type": "number"}, [1, 1.5, True, False, "1", float("inf"), float("nan"), 10**400, 1 + 2j]),
     ({"type": ["string", "null"]}, ["", None, 0, False]),
-    ({"type": "array"}, [[], (), "ab", {}]),
+    ({"type": "array"}, [[], (), "ab", {}, (1, 2)]),
+    ({"type": ["array", "null"], "items": {"type": "integer"}}, [[1], (1,), [(1,)], {"a": (1,)}, None]),
+    ({"type": "object"}, [{}, {1: 2}, {"a": b"x"}, {"a": {1, 2}}]),
+    ({"properties": {"a": {"properties": {"b": {"maxItems": 1}}}, "c": {"enum": [[1, 2]]}}},
+     [{"a": {"b": (1, 2)}}, {"a": {"b": [1, 2]}}, {"a": ({"b": 1},)}, {"c": (1, 2)}, {"c": [1, 2]}, {"d": (1,)}]),
+    ({"$defs": {"n": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"$ref": "#/$defs/n"}}]}}, "$ref": "#/$defs/n"},
+     [(None,), [None, (None,)], [[None], [(None,)]]]),
+    ({"type": "string", "pattern": "^a$"}, ["a", "a\n", "b"]),
     ({"enum": [1, "a", None, [1, 2], {"k": False}]}, [1, 1.0, True, "a", None, [1, 2], [1, 2.0], [True, 2], {"k": False}, {"k": 0}]),
     ({"const": False}, [False, 0, 0.0, None, []]),
     ({"const": {"a": [1, {"b": True}]}}, [{"a": [1, {"b": True}]}, {"a": [1, {"b": 1}]}, {"a": [True, {"b": True}]}]),
@@ -183,20 +203,33 @@ def test_corner_cases(schema, instances):
     check, reference = compile_check(schema), Draft202012Validator(schema)
     assert check is not None
     for instance in instances:
-        assert check(instance) is reference.is_valid(instance), instance
+        agrees(schema, check, reference, instance, repr(instance))
+
+
+# Keywords the connector's schemas do not use yet: jsonschema-rs answers them, as jsonschema does.
+MORE: list[tuple[dict[str, Any], list[Any]]] = [
+    ({"patternProperties": {"^a": {"type": "string"}}}, [{"ab": "x"}, {"ab": 1}, {"b": 1}]),
+    ({"prefixItems": [{"type": "integer"}]}, [[1, "x"], ["x"], []]),
+    ({"contains": {"type": "string"}}, [[1, "a"], [1], []]),
+    ({"multipleOf": 2}, [4, 3, 4.0, "x"]),
+    ({"properties": {"a": {}}, "unevaluatedProperties": False}, [{"a": 1}, {"b": 1}]),
+    ({"$schema": "http://json-schema.org/draft-07/schema#", "type": "integer"}, [1, "x"]),
+]
+
+
+@pytest.mark.parametrize(("schema", "instances"), MORE, ids=[json.dumps(s)[:60] for s, _ in MORE])
+def test_more_keywords_agree(schema, instances):
+    check, reference = compile_check(schema), Draft202012Validator(schema)
+    assert check is not None
+    for instance in instances:
+        agrees(schema, check, reference, instance, repr(instance))
 
 
 @pytest.mark.parametrize("schema", [
-    {"patternProperties": {"^a": {}}},
-    {"prefixItems": [{}]},
-    {"contains": {}},
-    {"multipleOf": 2},
-    {"unevaluatedProperties": False},
-    {"properties": {"a": {"$id": "https://x/y", "type": "string"}}},
     {"$ref": "other.json#/x"},
+    {"$ref": "https://example.invalid/schema.json"},  # never fetched
     {"$ref": "#anchor"},
     {"type": "bogus"},
-    {"$schema": "http://json-schema.org/draft-07/schema#"},
     "not a schema",
 ])
 def test_unsupported_schemas_fall_back(schema):
@@ -234,3 +267,14 @@ def test_a_status_call_imports_neither_jsonschema_nor_the_emulator():
     out = json.loads(done.stdout)
     assert out["failure"]["type"] == "missing_credentials" and found["code"] == 1  # no key: nothing was sent
     assert found["loaded"] == [], f"a plain call loaded {found['loaded']}"
+
+
+def test_tuples_are_looked_for_only_where_an_array_keyword_applies():
+    status = next(s for s in SPECS if s.id == "get_request_status")
+    result = next(s for s in SPECS if s.id == "get_request_response")
+    assert tuple_places(status.output_schema) == (("logs",),)
+    assert tuple_places(result.output_schema) == ()  # a model's data is free-form: never walked
+    assert tuple_places({"$defs": {"n": {"items": {"$ref": "#/$defs/n"}}}, "$ref": "#/$defs/n"}) is None  # recursive: everywhere
+    validator = SchemaValidator(result.output_schema)
+    assert validator.is_valid({"success": True, "error": None, "failure": None, "data": {"sizes": (1, 2)}})
+    assert validator._validator is None  # answered by jsonschema-rs alone

@@ -52,6 +52,7 @@ import re
 from typing import Any
 
 from connector.plugin_state import PerConnector
+from connector.schema_walk import inline_refs
 from connector.validation import json_type
 
 # Per Connector: the tool names and the specs of each format, built once (the actions are fixed).
@@ -151,46 +152,6 @@ def mcp_tool(spec: Any, name: str) -> dict[str, Any]:
             "openWorldHint": a.open_world,
         },
     }
-
-
-# -- $ref inlining -----------------------------------------------------------------------
-
-
-class _Cycle(Exception):
-    pass
-
-
-def inline_refs(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """``schema`` with every local ``$ref`` replaced by its target; ``(copy, False)``, or
-    ``(unchanged copy, True)`` when a reference is recursive and cannot be inlined."""
-    defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
-
-    def target(ref: str) -> tuple[str, Any]:
-        for prefix in ("#/$defs/", "#/definitions/"):
-            if ref.startswith(prefix) and ref[len(prefix) :] in defs:
-                return ref, defs[ref[len(prefix) :]]
-        raise _Cycle  # a reference we cannot resolve here: keep the schema as it is
-
-    def walk(node: Any, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [walk(v, stack) for v in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            key, resolved = target(ref)
-            if key in stack:
-                raise _Cycle
-            merged = walk(resolved, (*stack, key))
-            siblings = {k: walk(v, stack) for k, v in node.items() if k != "$ref"}
-            return {**merged, **siblings} if isinstance(merged, dict) else merged
-        return {k: walk(v, stack) for k, v in node.items()}
-
-    root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
-    try:
-        return walk(root, ()), False
-    except _Cycle:
-        return copy.deepcopy(schema), True
 
 
 # -- OpenAI strict mode ------------------------------------------------------------------

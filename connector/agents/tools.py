@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.agents.results import agent_output
 from connector.errors import ActionError
+from connector.schema_walk import deref
 from connector.strict_json import parse_input, parse_json
 
 if TYPE_CHECKING:
@@ -62,21 +63,7 @@ def prepare_arguments(action: Any, arguments: Any) -> Any:
     if isinstance(arguments, (str, bytes)):
         arguments = parse_input(arguments, "arguments") if arguments.strip() else {}
     schema = action.spec.input_schema
-    return _clean(arguments, schema, schema.get("$defs") or {})
-
-
-def _resolve(schema: Any, defs: dict[str, Any]) -> Any:
-    for _ in range(32):  # $ref chains, never cycles forever
-        if not isinstance(schema, dict) or not isinstance(schema.get("$ref"), str):
-            return schema
-        ref = schema["$ref"]
-        if not ref.startswith("#/$defs/"):
-            return schema
-        target = defs.get(ref[len("#/$defs/") :])
-        if target is None:
-            return schema
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
+    return _clean(arguments, schema, schema)
 
 
 def _types(schema: Any) -> set[str] | None:
@@ -95,8 +82,8 @@ def _types(schema: Any) -> set[str] | None:
     return None
 
 
-def _accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
-    schema = _resolve(schema, defs)
+def _accepts_null(schema: Any, root: dict[str, Any]) -> bool:
+    schema = deref(schema, root)
     if not isinstance(schema, dict):
         return schema is not False
     if "const" in schema:
@@ -105,13 +92,13 @@ def _accepts_null(schema: Any, defs: dict[str, Any]) -> bool:
         return None in schema["enum"]
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            return any(_accepts_null(b, defs) for b in schema[key])
+            return any(_accepts_null(b, root) for b in schema[key])
     types = _types(schema)
     return types is None or "null" in types
 
 
-def _clean(value: Any, schema: Any, defs: dict[str, Any]) -> Any:
-    schema = _resolve(schema, defs)
+def _clean(value: Any, schema: Any, root: dict[str, Any]) -> Any:
+    schema = deref(schema, root)
     if not isinstance(schema, dict):
         return value
     types = _types(schema)
@@ -130,11 +117,11 @@ def _clean(value: Any, schema: Any, defs: dict[str, Any]) -> Any:
             sub = props.get(key, extra if isinstance(extra, dict) else None)
             if sub is None:
                 out[key] = item  # free-form (e.g. the model's data): passed on untouched, nulls included
-            elif item is None and not _accepts_null(sub, defs):
+            elif item is None and not _accepts_null(sub, root):
                 continue  # null = not given
             else:
-                out[key] = _clean(item, sub, defs)
+                out[key] = _clean(item, sub, root)
         return out
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_clean(item, schema["items"], defs) for item in value]
+        return [_clean(item, schema["items"], root) for item in value]
     return value

@@ -127,8 +127,7 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
             if not location:
                 # Any server, not only fal: say which URL answered what, without fal's hints.
                 tries = f" (after {exc.attempts} attempts)" if exc.attempts > 1 else ""
-                exc.message = f"GET {url.split('?')[0][:200]}: the server answered HTTP {exc.status_code}{tries}"
-                raise
+                raise exc.derive(message=f"GET {url.split('?')[0][:200]}: the server answered HTTP {exc.status_code}{tries}") from exc
             target = urljoin(url, location)
             refusal = url_refusal(target, ctx.config)
             if refusal:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
+from connector.http.retry import inherited
 from connector.plugin_state import PerConnector
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
             "policy_denied",
             f"{action.id} refused: max_cost_usd {budget:g} USD is set but the cost of {endpoint!r} could not be "
             f"estimated ({failure.get('type')}: {out.get('error')}); nothing was sent",
-            retryable=bool(failure.get("retryable")),
+            retryable=inherited(failure),
             detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": None, "estimate_failure": failure},
         )
     total, currency = out.get("total_cost"), out.get("currency")

@@ -14,6 +14,7 @@ from connector.default_plugins.queue import submit_job
 from connector.errors import ActionError
 from connector.fal.follow import follow_job
 from connector.hookspecs import hookimpl
+from connector.http.retry import JOB_FAILED, SUBSCRIBE_TIMED_OUT
 from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.operation import perform
@@ -45,18 +46,16 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             keep.update(status=exc.partial.get("status"), logs=exc.partial.get("logs", []), metrics=exc.partial.get("metrics"))
             keep["cancelled"] = _cancel_after_deadline(ctx, ids)
             verdict = "fal accepted the cancel" if keep["cancelled"] else "the cancel was not accepted (the job may still run)"
-            exc.message = f"request {request_id} did not complete within {inputs.get('timeout', 600)} s; {verdict}"
-            exc.retryable = False
-        elif progress is not None and progress.completed:
+            raise exc.derive(message=f"request {request_id} did not complete within {inputs.get('timeout', 600)} s; {verdict}",
+                             retryable=SUBSCRIBE_TIMED_OUT.retryable, partial=keep) from exc
+        if progress is not None and progress.completed:
             fields = progress.fields()
             keep.update(status="COMPLETED", logs=fields["logs"], metrics=fields["metrics"])
             # The job has ended: a failed one cannot be resumed, only a result fetch that broke can.
             then = "" if exc.type == "model_error" else ": the job completed, fetch its result with get_request_response"
-            exc.message = f"{exc.message} (request_id {request_id}{then})"
-        else:
-            exc.message = f"{exc.message} (request_id {request_id}: resume with get_request_status / get_request_response)"
-        exc.partial = keep
-        raise
+            raise exc.derive(message=f"{exc.message} (request_id {request_id}{then})", partial=keep) from exc
+        raise exc.derive(message=f"{exc.message} (request_id {request_id}: resume with get_request_status / get_request_response)",
+                         partial=keep) from exc
     fields = progress.fields()
     return {"request_id": request_id, "status": "COMPLETED", "data": result["data"], "logs": fields["logs"], "metrics": fields["metrics"], "cancelled": None}
 
@@ -71,7 +70,7 @@ def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionEr
         if exc.type == "model_error":
             return exc
     kind = f" ({last['job_error_type']})" if last["job_error_type"] else ""
-    return ActionError("model_error", f"the job failed{kind}: {last['job_error']}", retryable=False,
+    return ActionError(JOB_FAILED.type, f"the job failed{kind}: {last['job_error']}", retryable=JOB_FAILED.retryable,
                        detail={"error": last["job_error"], "error_type": last["job_error_type"]})
 
 

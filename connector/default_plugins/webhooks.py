@@ -1,4 +1,4 @@
-"""Webhooks: the signing keys, and verifying a delivery with them.
+"""The webhook actions: get_jwks (fal's signing keys) and verify_webhook (a delivery checked with them).
 
 The JWKS is public: it never gets the API key.
 """
@@ -10,6 +10,7 @@ import binascii
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import InvalidInputError
+from connector.fal.webhook_wire import TOLERANCE_SECONDS
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
@@ -45,7 +46,7 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     from connector.fal.webhook import jwks_source, verify_delivery
 
     keys = jwks_source(inputs.get("jwks"), _JWKS.get(ctx), lambda: fetch_jwks(ctx))
-    delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", 300)))
+    delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", TOLERANCE_SECONDS)))
     return {"valid": True, **delivery.as_dict()}
 
 

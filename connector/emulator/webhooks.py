@@ -1,8 +1,8 @@
-"""Webhook signing (Ed25519 + JWKS) and delivery with retries.
+"""The emulator's side of webhooks: signing keys (published as a JWKS) and delivery with retries.
 
-Signed message: ``request_id \\n user_id \\n timestamp \\n sha256_hex(raw body)`` (UTF-8);
-the signature goes out hex-encoded in ``X-Fal-Webhook-Signature``. Receivers verify it against
-every key of the JWKS, so a rotation may keep the old public key published for a while.
+The wire format (headers, signed message, JWKS fields) is ``connector.fal.webhook_wire``'s,
+shared with the verifier. Receivers verify against every key of the JWKS, so a rotation may
+keep the old public key published for a while.
 """
 
 from __future__ import annotations
@@ -23,6 +23,20 @@ from typing import TYPE_CHECKING, Any, cast
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from connector.fal.webhook_wire import (
+    CURVE,
+    ED25519,
+    JWKS_KEYS,
+    KEY_TYPE,
+    OKP,
+    PUBLIC_KEY,
+    REQUEST_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    USER_ID_HEADER,
+    signed_message,
+)
+
 if TYPE_CHECKING:
     from .jobs import Job
     from .models import Outcome
@@ -30,10 +44,6 @@ if TYPE_CHECKING:
 
 def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def signed_message(request_id: str, user_id: str, timestamp: str, body: bytes) -> bytes:
-    return f"{request_id}\n{user_id}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}".encode()
 
 
 @dataclass
@@ -62,8 +72,8 @@ class KeyRing:
     def jwks(self) -> dict[str, Any]:
         with self._lock:
             keys = list(self._keys)
-        return {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": k.x, "kid": k.kid, "use": "sig", "alg": "EdDSA"}
-                         for k in keys]}
+        return {JWKS_KEYS: [{KEY_TYPE: OKP, CURVE: ED25519, PUBLIC_KEY: k.x, "kid": k.kid, "use": "sig", "alg": "EdDSA"}
+                            for k in keys]}
 
     def sign(self, body: bytes, request_id: str, user_id: str, timestamp: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp is None else int(timestamp))
@@ -71,10 +81,10 @@ class KeyRing:
             key = self._keys[-1]
         signature = key.private.sign(signed_message(request_id, user_id, ts, body))
         return {
-            "X-Fal-Webhook-Request-Id": request_id,
-            "X-Fal-Webhook-User-Id": user_id,
-            "X-Fal-Webhook-Timestamp": ts,
-            "X-Fal-Webhook-Signature": signature.hex(),
+            REQUEST_ID_HEADER: request_id,
+            USER_ID_HEADER: user_id,
+            TIMESTAMP_HEADER: ts,
+            SIGNATURE_HEADER: signature.hex(),
         }
 
 

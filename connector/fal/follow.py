@@ -19,6 +19,7 @@ import urllib3
 
 from connector.errors import ActionError
 from connector.fal.status import log_key, normalise_status
+from connector.http.retry import FOLLOW_TIMED_OUT
 from connector.http.sse import KEEPALIVE, iter_sse
 from connector.manifest import manifest_operation
 
@@ -102,7 +103,8 @@ def _stream_once(ctx: Any, stream: Operation, inputs: dict[str, Any], deadline_a
         # The result fetch that follows COMPLETED must not wait for a new connection's handshakes.
         spare = ctx.http.spare_connection(str(response.url))
         spare.ensure()
-        events = iter_sse(response, deadline_at=deadline_at, read_timeout=ctx.config.timeout, max_bytes=ctx.config.max_response_bytes)
+        # The exchange stays armed with deadline_at while the stream is read: it cuts the socket then.
+        events = iter_sse(response, max_bytes=ctx.config.max_response_bytes)
         for item in events:
             if ctx.cancelled.is_set():
                 break
@@ -149,9 +151,9 @@ def _check_deadline(ctx: Any, deadline_at: float, progress: JobProgress) -> None
         return
     last = progress.last["status"] if progress.last else "unknown"
     raise ActionError(
-        "timeout",
+        FOLLOW_TIMED_OUT.type,
         f"the job did not reach COMPLETED within the timeout (last status {last}); it may still be running — "
         "check again later with the same request_id",
-        retryable=True,
+        retryable=FOLLOW_TIMED_OUT.retryable,
         partial=progress.fields(),
     )

@@ -1,17 +1,15 @@
-"""Verifying fal's webhook signatures: Ed25519 over a fixed message, keys
-from the public JWKS.
+"""Verifying a fal webhook delivery: the checks, and the JWKS cache they use.
 
-The message is ``request_id \\n user_id \\n timestamp \\n sha256_hex(raw body)``, with the
-timestamp exactly as received; the hex signature must verify under at least one Ed25519
-key of the set (fal sends no key id). Verification itself is constant-time (it is Ed25519's
-own check; nothing compares secrets byte by byte).
+The wire format (headers, signed message, JWKS fields, time windows) is
+``connector.fal.webhook_wire``'s; here the hex signature must verify under at least one
+Ed25519 key of the set (fal sends no key id). Verification itself is constant-time (it is
+Ed25519's own check; nothing compares secrets byte by byte).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import math
 import threading
 import time
@@ -20,16 +18,27 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from connector.errors import ActionError
+from connector.fal.webhook_wire import (
+    CURVE,
+    ED25519,
+    JWKS_KEYS,
+    JWKS_MAX_AGE,
+    JWKS_REFRESH_GAP,
+    KEY_TYPE,
+    OKP,
+    PUBLIC_KEY,
+    SIGNATURE_HEADER,
+    SIGNED_HEADERS,
+    TIMESTAMP_HEADER,
+    TOLERANCE_SECONDS,
+    signed_message,
+)
 from connector.strict_json import parse_json
 
 if TYPE_CHECKING:  # cryptography is imported when a signature is checked, not by every run
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-HEADERS = ("x-fal-webhook-request-id", "x-fal-webhook-user-id", "x-fal-webhook-timestamp", "x-fal-webhook-signature")
-JWKS_MAX_AGE = 24 * 3600  # fal: "do not cache longer than 24 hours"
-# A forced re-fetch (no key verified) happens at most this often, so a flood of forged
-# deliveries cannot become a flood of requests to fal's JWKS URL.
-JWKS_REFRESH_GAP = 30.0
+HEADERS = tuple(name.lower() for name in SIGNED_HEADERS)  # as looked up in a delivery's headers
 
 
 class WebhookVerificationError(ActionError):
@@ -56,11 +65,11 @@ def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     keys = []
-    entries = jwks.get("keys") if isinstance(jwks, dict) else None
+    entries = jwks.get(JWKS_KEYS) if isinstance(jwks, dict) else None
     for entry in entries if isinstance(entries, list) else []:  # a null or numeric "keys" holds none
-        if not isinstance(entry, dict) or entry.get("kty", "OKP") != "OKP" or entry.get("crv", "Ed25519") != "Ed25519":
+        if not isinstance(entry, dict) or entry.get(KEY_TYPE, OKP) != OKP or entry.get(CURVE, ED25519) != ED25519:
             continue
-        x = entry.get("x")
+        x = entry.get(PUBLIC_KEY)
         if not isinstance(x, str):
             continue
         try:
@@ -71,18 +80,18 @@ def public_keys(jwks: Any) -> list[Ed25519PublicKey]:
     return keys
 
 
-def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None = None, tolerance: float = 300) -> tuple[bytes, bytes, Delivery]:
+def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None = None, tolerance: float = TOLERANCE_SECONDS) -> tuple[bytes, bytes, Delivery]:
     """Check headers and timestamp; return (message, signature, delivery) to verify (the
     delivery without its payload: a body is parsed only once its signature verified)."""
     lowered = {str(k).lower(): v for k, v in headers.items()}
     missing = [name for name in HEADERS if not isinstance(lowered.get(name), str) or not lowered[name]]
     if missing:
-        raise WebhookVerificationError(f"missing header {', '.join(_title(m) for m in missing)}")
+        raise WebhookVerificationError(f"missing header {', '.join(SIGNED_HEADERS[HEADERS.index(m)] for m in missing)}")
     request_id, user_id, stamp, signature_hex = (lowered[name] for name in HEADERS)
     try:
         timestamp = int(stamp)
     except ValueError:
-        raise WebhookVerificationError(f"X-Fal-Webhook-Timestamp {stamp[:40]!r} is not a Unix time in seconds") from None
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER} {stamp[:40]!r} is not a Unix time in seconds") from None
     try:
         skew = abs((time.time() if now is None else now) - timestamp)
     except OverflowError:  # a timestamp of thousands of digits: no float holds it
@@ -92,12 +101,10 @@ def check_delivery(headers: Mapping[str, str], body: bytes, *, now: float | None
     try:
         signature = bytes.fromhex(signature_hex)
     except ValueError:
-        raise WebhookVerificationError("X-Fal-Webhook-Signature is not valid hex") from None
+        raise WebhookVerificationError(f"{SIGNATURE_HEADER} is not valid hex") from None
     if len(signature) != 64:
-        raise WebhookVerificationError(f"X-Fal-Webhook-Signature has {len(signature)} bytes, an Ed25519 signature has 64")
-    digest = hashlib.sha256(body).hexdigest()
-    message = f"{request_id}\n{user_id}\n{stamp}\n{digest}".encode()
-    return message, signature, Delivery(request_id, user_id, timestamp)
+        raise WebhookVerificationError(f"{SIGNATURE_HEADER} has {len(signature)} bytes, an Ed25519 signature has 64")
+    return signed_message(request_id, user_id, stamp, body), signature, Delivery(request_id, user_id, timestamp)
 
 
 def _with_payload(delivery: Delivery, body: bytes) -> Delivery:
@@ -125,7 +132,7 @@ def verify_delivery(
     body: bytes,
     fetch_jwks: Callable[[bool], Any],
     *,
-    tolerance: float = 300,
+    tolerance: float = TOLERANCE_SECONDS,
     now: float | None = None,
 ) -> Delivery:
     """Verify one delivery. ``fetch_jwks(force)`` returns the key set; it is asked again with
@@ -170,6 +177,3 @@ class JwksCache:
                     self._forced_at = self._fetched_at
             return self._jwks
 
-
-def _title(header: str) -> str:
-    return "-".join(part.capitalize() for part in header.split("-"))

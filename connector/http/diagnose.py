@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from connector.config import origin_of
+
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
     """``exc`` and every exception it wraps (arguments, ``reason``, cause, context), once each."""
@@ -33,16 +35,16 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def host_port(url: str) -> str:
-    """``host:port`` of ``url`` (the scheme's default port when none is given)."""
-    parts = urlsplit(url)
+    """``host:port`` of ``url``'s origin (the scheme's default port when none is given)."""
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = parts.hostname or "?"
+        _, host, port = origin_of(url)
+    except ValueError:  # a port that is no number: the scheme's default port is named
+        parts = urlsplit(url)
+        _, host, port = origin_of(f"{parts.scheme}://{parts.netloc.rpartition(':')[0]}")
+    host = host or "?"
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
+    return f"{host}:{port}"
 
 
 def diagnose(exc: BaseException, url: str) -> str:

@@ -7,6 +7,11 @@ exception) and the action's retry class:
 * ``cancel``   idempotent but not a read (3 retries)
 * ``billable`` submit and run: no idempotency key on fal's side, so retried only when fal
   cannot have enqueued the job (3 retries)
+
+A ``Verdict`` also says whether the caller may repeat the whole action later
+(``failure.retryable``). This module is the only place that decides it: failures that no
+single answer classifies (a body too large, a job still running, a follow that ran out of
+time...) take their verdict from the named verdicts and functions below.
 """
 
 from __future__ import annotations
@@ -51,6 +56,48 @@ class Verdict:
     type: str  # failure.type if this answer ends the action
     retry: bool  # try again now (within attempts and deadline)?
     retryable: bool  # may the caller repeat the action later without duplicating billable work?
+
+
+# Verdicts that no single HTTP answer decides, one reason each. None of them is retried now.
+TOO_BIG = Verdict("invalid_response", False, False)  # repeating cannot make an answer smaller
+NOT_READY = Verdict("not_ready", False, True)  # the job is still running: the same call succeeds once it ends
+JOB_FAILED = Verdict("model_error", False, False)  # the job ended failed: asking again gives the same failure
+ALREADY_COMPLETED = Verdict("already_completed", False, False)  # the job ended: nothing is left to cancel
+FOLLOW_TIMED_OUT = Verdict("timeout", False, True)  # the job may still run: its status can be asked for again
+# subscribe's own timeout ended it (the job cancelled, or left running): repeating the
+# action would submit, and bill, a new job.
+SUBSCRIBE_TIMED_OUT = Verdict("timeout", False, False)
+BODY_CUT_OFF = Verdict("timeout", False, True)  # a download's own deadline cut its body: a later try may finish
+# Failure types a manifest operation declares as an action's own outcome of a fal error
+# answer (its ``outcomes``: cancel's 400 is already_completed), each with its verdict.
+OUTCOME_VERDICTS = {verdict.type: verdict for verdict in (NOT_READY, JOB_FAILED, ALREADY_COMPLETED)}
+
+
+def outcome_retryable(failure_type: str | None, answered: bool) -> bool:
+    """Whether a fal error answer that an action declares as its outcome ``failure_type`` is
+    retryable; ``answered`` is what its status alone said, which stands for any other type."""
+    verdict = OUTCOME_VERDICTS.get(failure_type or "")
+    return answered if verdict is None else verdict.retryable
+
+
+def unusable_answer(retry_class: str) -> Verdict:
+    """A success answer whose body is not what fal documents (not JSON, a field missing).
+    Repeatable later, except after a billable call: fal has accepted (and billed) that one."""
+    return Verdict("invalid_response", False, retry_class != "billable")
+
+
+def cut_off(retry_class: str) -> Verdict:
+    """The action's deadline cut an exchange: it is spent, so nothing is retried now. After a
+    billable call fal may have accepted it, so the outcome is unknown and not repeatable."""
+    if retry_class == "billable":
+        return Verdict("outcome_unknown", False, False)
+    return Verdict("timeout", False, True)
+
+
+def inherited(failure: dict[str, Any]) -> bool:
+    """A refusal caused by another action's failure (``failure``, as in an output) is as
+    repeatable as that failure was."""
+    return bool(failure.get("retryable"))
 
 
 def classify_status(status: int, headers: Any, retry_class: str) -> Verdict:
@@ -107,7 +154,8 @@ def connection_never_opened(exc: BaseException) -> bool:
 
 
 def is_read_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    # urllib3's and the socket's own timeouts come unwrapped from a body read off ``raw``.
+    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return True
     # requests reports a timeout while streaming the body as a ConnectionError.
     return bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)

@@ -2,79 +2,62 @@
 
 fal sends ``data: {status json}`` events and ``: ping`` comments every ~15 s. Comments are
 yielded as ``KEEPALIVE`` so the caller can check its own deadline, but they are never
-progress. Reads use ``read1`` so each event is seen as soon as its bytes arrive, and each
-read waits at most the time left before the caller's deadline, so neither a stalled stream
-nor one that drips a line without end can outlive it.
+progress. Reads use ``read1`` so each event is seen as soon as its bytes arrive.
+
+Time is not this reader's concern: the socket's read timeout (set when the stream was
+opened) ends a stalled stream, and the exchange's deadline (``connector.http.deadline``,
+armed for as long as the stream is read) cuts one that drips a line without end.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
 from connector.errors import ActionError
+from connector.http.retry import TOO_BIG
 from connector.strict_json import parse_json
 
 KEEPALIVE = object()
 
 
-def iter_sse(response: requests.Response, *, deadline_at: float | None = None, read_timeout: float = 30.0, max_bytes: int | None = None) -> Iterator[Any]:
+def iter_sse(response: requests.Response, *, max_bytes: int | None = None) -> Iterator[Any]:
     """Yield each event's parsed JSON ``data``, or ``KEEPALIVE`` for a comment line.
 
-    With ``deadline_at`` (a ``time.monotonic()`` moment) every read waits at most the time
-    left (and ``read_timeout``), and the iteration ends once it has passed, even inside a
-    line that never ends. One event (its lines so far) larger than ``max_bytes`` is
-    ``invalid_response``: a line without an end must not grow without bound.
+    One event (its lines so far) larger than ``max_bytes`` is ``invalid_response``: a line
+    without an end must not grow without bound.
     """
     buffer = b""
     data: list[bytes] = []
     held = 0  # bytes of the event so far: its data lines and the unfinished line
-    for chunk in _chunks(response, deadline_at, read_timeout):
-        if b"\n" not in chunk:
-            buffer += chunk
-            if max_bytes is not None and held + len(buffer) > max_bytes:
-                raise _too_big(response, max_bytes)
-            continue
+    for chunk in _chunks(response):
         buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if not line:
-                if data:
-                    yield _parse(b"\n".join(data), response)
-                    data, held = [], 0
-            elif line.startswith(b":"):
-                yield KEEPALIVE
-            elif line.startswith(b"data:"):
-                value = line[5:]
-                data.append(value[1:] if value.startswith(b" ") else value)
-                held += len(value)
-            # event:, id:, retry: carry nothing fal uses.
+        if b"\n" in chunk:
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                line = line.rstrip(b"\r")
+                if not line:
+                    if data:
+                        yield _parse(b"\n".join(data), response)
+                        data, held = [], 0
+                elif line.startswith(b":"):
+                    yield KEEPALIVE
+                elif line.startswith(b"data:"):
+                    value = line[5:]
+                    data.append(value[1:] if value.startswith(b" ") else value)
+                    held += len(value)
+                # event:, id:, retry: carry nothing fal uses.
         if max_bytes is not None and held + len(buffer) > max_bytes:
             raise _too_big(response, max_bytes)
     if data:  # a final event without its blank line, at a clean close
         yield _parse(b"\n".join(data), response)
 
 
-def set_read_timeout(response: requests.Response, seconds: float) -> None:
-    """Lower the socket read timeout of an open streaming response (best effort)."""
-    conn = getattr(response.raw, "connection", None)
-    sock = getattr(conn, "sock", None)
-    if sock is not None:
-        sock.settimeout(max(0.01, seconds))
-
-
-def _chunks(response: requests.Response, deadline_at: float | None, read_timeout: float) -> Iterator[bytes]:
+def _chunks(response: requests.Response) -> Iterator[bytes]:
     raw = response.raw
     while True:
-        if deadline_at is not None:
-            remaining = deadline_at - time.monotonic()
-            if remaining <= 0:
-                return
-            set_read_timeout(response, min(read_timeout, remaining))
         chunk = raw.read1(65536)
         if not chunk:
             return
@@ -86,7 +69,7 @@ def _too_big(response: requests.Response, cap: int) -> ActionError:
         "invalid_response",
         f"the status stream sent an event larger than the {cap} byte limit (max_response_bytes); refused",
         status_code=response.status_code,
-        retryable=False,
+        retryable=TOO_BIG.retryable,
         fal_request_id=response.headers.get("x-fal-request-id"),
     )
 
