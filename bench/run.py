@@ -389,7 +389,7 @@ NOT_ON_THE_STATUS_PATH = ("pydantic", "jsonschema", "yaml", "cryptography", "ten
 STACKS = {  # top-level module -> the group it is counted in
     **dict.fromkeys(("requests", "urllib3", "charset_normalizer", "idna", "certifi", "http", "email", "ssl", "_ssl",
                      "socket", "ipaddress", "mimetypes", "zipfile", "csv", "importlib"), "requests + urllib3 + their stdlib"),
-    "connector": "connector", "pluggy": "pluggy",
+    "connector": "connector", "pluggy": "pluggy", "jsonschema_rs": "jsonschema-rs (the schema checks)", "decimal": "jsonschema-rs (the schema checks)",
     **dict.fromkeys(("fal_client", "httpx", "httpcore", "h11", "anyio", "sniffio", "httpx_sse", "msgpack", "websockets"), "fal-client + httpx"),
 }
 
