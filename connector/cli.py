@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
+# Kept here (not imported from connector.agents.groups) so building the parser imports nothing.
+GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: queue, models, platform, "
+               "account, storage, webhooks (default: every action)")
+
 # Imports of the connector itself happen inside the commands, so `--help` and usage errors
 # stay fast and a broken environment is reported as data, not a traceback.
 
@@ -88,15 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     p = command("export", "print tool definitions of every action for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
                    help="openai (strict function tools), anthropic, mcp, or jsonschema (default openai)")
+    p.add_argument("--groups", default=None, metavar="G,G",
+                   help=GROUPS_HELP)
     p.set_defaults(func=cmd_export)
 
     p = command("mcp", "serve the actions as an MCP server over stdio (needs the 'mcp' extra)")
     p.add_argument("--text", choices=("summary", "json"), default="summary",
                    help="text content of results: a short summary (default) or the whole output as JSON")
+    p.add_argument("--groups", default=None, metavar="G,G",
+                   help=GROUPS_HELP)
     p.set_defaults(func=cmd_mcp)
 
     p = command("demo", "run a whole job end to end (on the embedded emulator without FAL_KEY)")
     p.add_argument("--real", action="store_true", help="with FAL_KEY set: really call fal.ai (this bills your account)")
+    p.add_argument("--engine", choices=("direct", "temporal"), default="direct",
+                   help="temporal: 20 jobs as Temporal workflows on a local dev server (needs the 'temporal' extra)")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -238,7 +248,15 @@ def _read_input(raw: str | None) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    _print(_connector().tool_specs(args.format))
+    from connector.agents.groups import selected_groups
+
+    connector = _connector()
+    try:
+        groups = selected_groups(connector, args.groups)
+    except ValueError as exc:
+        _print(_failure("invalid_input", f"--groups: {exc}"))
+        return 2
+    _print(connector.tool_specs(args.format, groups))
     return 0
 
 
@@ -255,6 +273,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.engine == "temporal":
+        from connector.integrations.temporal.demo import main as temporal_demo
+
+        return temporal_demo()
     from connector.demo import main as demo_main
 
     return demo_main(real=args.real)

@@ -19,3 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", default=None, metavar="KEY",
                    help="accept only 'Authorization: Key KEY' (default: accept any key; a placeholder FAL_KEY is printed)")
     p.add_argument("--api-key", dest="key", help=argparse.SUPPRESS)  # the old name, kept working
+    p.add_argument("--admin-key", default=None, metavar="KEY",
+                   help="the key with the admin scope (usage, billing, payload deletion); "
+                        "other keys get 403 there (default: every accepted key is an admin key)")

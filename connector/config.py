@@ -35,6 +35,8 @@ _ENV = {
     # Agent platforms (connector.agents, connector.default_plugins.guardrails).
     "allowed_models": "FAL_CONNECTOR_ALLOWED_MODELS",
     "max_cost_usd": "FAL_CONNECTOR_MAX_COST_USD",
+    "min_balance_usd": "FAL_CONNECTOR_MIN_BALANCE_USD",
+    "balance_cache_seconds": "FAL_CONNECTOR_BALANCE_CACHE_SECONDS",
     "max_tool_result_bytes": "FAL_CONNECTOR_MAX_TOOL_RESULT_BYTES",
     "download_dirs": "FAL_CONNECTOR_DOWNLOAD_DIRS",
     "upload_dirs": "FAL_CONNECTOR_UPLOAD_DIRS",
@@ -101,6 +103,11 @@ class Config:
     # estimated cost of one call.
     allowed_models: tuple[str, ...] | None = None
     max_cost_usd: float | None = None
+    # Balance guardrail (connector.default_plugins.balance_guard): refuse billable calls while
+    # get_balance reports less than min_balance_usd; a balance read is reused for
+    # balance_cache_seconds (0: read it every time).
+    min_balance_usd: float | None = None
+    balance_cache_seconds: float = 30.0
     # Largest tool result (compact JSON bytes) call_tool and the MCP server return to an agent.
     max_tool_result_bytes: int = 100_000
     # Directories an agent's download_file may write into (the variable is os.pathsep-separated);
@@ -282,6 +289,8 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "backoff_max": _bounded(ge=0),
     "allowed_models": _patterns,
     "max_cost_usd": _bounded(ge=0, finite=True),
+    "min_balance_usd": _bounded(ge=0, finite=True),
+    "balance_cache_seconds": _bounded(ge=0, le=3600, finite=True),
     "max_tool_result_bytes": _bounded(integer=True, ge=1024),
     "download_dirs": _dirs,
     "upload_dirs": _dirs,

@@ -91,6 +91,17 @@ def _steps(conn: Any, model: str, slow_model: str | None, where: str) -> int:
         cancelled = conn.run("cancel_request", {"app_id": slow_model, "request_id": out["request_id"]})
         _say(f"   cancel answered {cancelled['cancel_status']}: the job will not run (or bill)")
 
+    out = _call(conn, f"7. Recent requests of {model}", "list_requests", {"endpoint_id": model, "limit": 5})
+    if out is None:
+        return 1
+    for item in out["items"]:
+        _say(f"   {item.get('request_id')}: HTTP {item.get('status_code')}, {item.get('duration')} s")
+    balance = conn.run("get_balance", {})
+    if balance["success"]:
+        _say(f"   balance: {balance['current_balance']} {balance['currency']}")
+    else:  # reading the balance needs a key with billing access; not a reason to fail the demo
+        _say(f"   balance not shown ({balance['failure']['type']}): {balance['error']}")
+
     _say(f"\nDone in {time.monotonic() - started:.1f} s. Every step above is `fal-connector run <action> --input '<json>'` too;")
     _say("see `fal-connector actions` for the list.")
     return 0

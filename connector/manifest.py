@@ -11,6 +11,7 @@ can print it and validation needs no registry.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,7 +63,13 @@ def _check_schema(schema: dict[str, Any], where: str, key: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _manifest_validator() -> SchemaValidator:
-    return SchemaValidator(load_schema_file("manifest.schema.json"))
+    schema = json.loads(json.dumps(load_schema_file("manifest.schema.json")))  # a copy: the loaded file is shared
+    # An operation's parts are each shaped like an operation without parts or uses: the schema
+    # file says so in words (its $refs point only into common.json), the loader checks it here.
+    operation = schema["properties"]["actions"]["items"]["properties"]["operation"]
+    part = {**operation, "properties": {k: v for k, v in operation["properties"].items() if k not in ("parts", "uses")}}
+    operation["properties"]["parts"]["additionalProperties"] = part
+    return SchemaValidator(schema)
 
 
 def validate_entries(document: Any, source: str = "manifest.yaml") -> None:
@@ -87,9 +94,11 @@ def load_manifest() -> tuple[ActionSpec, ...]:
     return _load()[0]
 
 
-def manifest_operation(action_id: str) -> Operation:
-    """The declared operation of a built-in action: what handlers build their requests from."""
-    return _load()[1][action_id]
+def manifest_operation(action_id: str, part: str | None = None) -> Operation:
+    """The declared operation of a built-in action (or one of its ``parts``): what handlers
+    build their requests from."""
+    operation = _load()[1][action_id]
+    return operation if part is None else operation.part(part)
 
 
 @functools.lru_cache(maxsize=1)

@@ -75,6 +75,7 @@ class ActionSpec(_Dumps):
     retry: str = "read"
     streaming: bool = False
     annotations: Annotations
+    group: str = "queue"  # which tool group offers it to agents (connector.agents.groups)
 
     def __post_init__(self) -> None:
         if isinstance(self.aliases, list):

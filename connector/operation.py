@@ -26,9 +26,8 @@ from urllib.parse import quote
 from connector.errors import FAILURE_TYPES, ActionError, HTTPStatusError, InvalidInputError
 from connector.fal.app_id import check_request_id, parse_app_id
 from connector.operation_transforms import TRANSFORMS
+from connector.validation import json_type
 
-FORMATS = ("string", "int", "float", "flag", "binary", "json")
-STYLES = ("repeated", "comma")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _APP_PATH = "{owner}/{app}"  # written together: the [namespace/]owner/app part of input app_id
 _TEMPLATE_FIELDS = ("status", "detail", "message", "app_path")
@@ -94,8 +93,8 @@ class Outcome:
         return self.match is None or bool(self.match.search(str(exc.detail)))
 
     def error(self, exc: HTTPStatusError, inputs: Mapping[str, Any], retryable: bool) -> HTTPStatusError:
-        fields = {**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
-                  "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)}
+        fields = _Blank({**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
+                         "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)})
         return HTTPStatusError(
             self.failure or exc.type,
             self.message.format_map(fields) if self.message else exc.message,
@@ -108,6 +107,13 @@ class Outcome:
             detail=exc.detail,
             partial={**exc.partial, **dict(self.partial)},
         )
+
+
+class _Blank(dict[str, Any]):
+    """Template fields; an optional input that was not given reads as empty, never a KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,14 @@ class Operation:
     response: ResponseMap | None = None
     outcomes: tuple[Outcome, ...] = ()
     uses: tuple[str, ...] = ()
+    parts: tuple[tuple[str, Operation], ...] = ()
+
+    def part(self, name: str) -> Operation:
+        """A further request of the same action, declared under ``parts`` (upload_file's CDN token)."""
+        for key, operation in self.parts:
+            if key == name:
+                return operation
+        raise KeyError(f"{self.action_id} declares no operation part {name!r}")
 
     # -- the request ---------------------------------------------------------------------
 
@@ -177,27 +191,34 @@ class Operation:
             return {name: inputs[name] for name in self.body_fields if name in inputs}
         return None
 
-    def send(self, ctx: Any, inputs: Mapping[str, Any], *, headers: Mapping[str, str] | None = None, **options: Any) -> Any:
+    def send(self, ctx: Any, inputs: Mapping[str, Any], *, headers: Mapping[str, str] | None = None, base_url: str | None = None,
+             **options: Any) -> Any:
         """Send the declared request through ``ctx.request`` (its retries, deadline and hooks);
-        a 2xx response, or the ``ActionError`` the answer means for this action."""
-        url = self.url(ctx, inputs)  # bad ids fail here, before the key check and any HTTP
+        a 2xx response, or the ``ActionError`` the answer means for this action. ``base_url``
+        replaces the host's configured one (a base fal's answer gave); ``options`` go to
+        ``ctx.request`` (``json``/``data`` replace the declared body)."""
+        # Bad ids fail here, before the key check and any HTTP.
+        url = base_url.rstrip("/") + self.path_for(inputs) if base_url else self.url(ctx, inputs)
         if self.auth == "key":
             ctx.require_key()
         sent = self.header_values(inputs)
         if self.idempotency_key:
             import uuid  # here: it imports `platform`, a noticeable part of a status call's start-up
 
-            # One key per action call: every retry of this request carries the same one.
+            # A new key per request; its retries (inside ctx.request) all carry this one.
             sent["Idempotency-Key"] = str(uuid.uuid4())
         sent.update(headers or {})
         if self.retry is not None:
             options.setdefault("retry_class", self.retry)
-        body = self.json_body(inputs)
+        if "json" not in options and "data" not in options:
+            options["json"] = self.json_body(inputs)
         try:
-            return ctx.request(self.method, url, params=self.params(inputs), json=body, headers=sent or None,
-                               auth=self.auth != "none", **options)
+            return ctx.request(self.method, url, params=self.params(inputs), headers=sent or None, auth=self.auth != "none", **options)
         except HTTPStatusError as exc:
-            raise self.outcome(exc, inputs, ctx) from exc
+            mapped = self.outcome(exc, inputs, ctx)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def outcome(self, exc: HTTPStatusError, inputs: Mapping[str, Any], ctx: Any) -> HTTPStatusError:
         """The error a fal error answer means for this action (the first declared outcome that
@@ -218,8 +239,8 @@ class Operation:
         if spec.body == "object" or spec.require:
             body = ctx.require_fields(body, spec.what, *(name for name, _ in spec.require))
         for name, kind in spec.require:
-            if kind is not None and _json_type(body[name]) not in _TYPES_OF[kind]:
-                raise ctx.unusable(spec.what, f"fal's answer has {name!r} of type {_json_type(body[name])}, expected {kind}", body)
+            if kind is not None and json_type(body[name]) not in _TYPES_OF[kind]:
+                raise ctx.unusable(spec.what, f"fal's answer has {name!r} of type {json_type(body[name])}, expected {kind}", body)
         output = {name: _first(sources, body, inputs) for name, sources in spec.output}
         if spec.transform is not None:
             output = TRANSFORMS[spec.transform](output, body, Reply(inputs, response.status_code))
@@ -274,14 +295,6 @@ _TYPES_OF = {"array": ("array",), "object": ("object",), "string": ("string",), 
              "integer": ("integer",), "boolean": ("boolean",)}
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    return {float: "number", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 # -- compiling a manifest entry (load time) --------------------------------------------------
@@ -294,8 +307,11 @@ def compile_operation(entry: Mapping[str, Any], input_schema: Mapping[str, Any],
     The shape was checked by manifest.schema.json already; this checks meaning: every input
     field named exists, placeholders are required, output keys exist, transforms and failure
     types are known. Raises ``OperationError`` naming the key (``operation.query.limit``)."""
-    action_id = str(entry["id"])
-    raw = entry["operation"]
+    return _compile(entry["operation"], "operation", str(entry["id"]), input_schema, output_schema, action_ids)
+
+
+def _compile(raw: Mapping[str, Any], at: str, action_id: str, input_schema: Mapping[str, Any], output_schema: Mapping[str, Any],
+             action_ids: frozenset[str]) -> Operation:
     inputs = input_schema.get("properties", {})
     required = set(input_schema.get("required", ()))
     outputs = output_schema.get("properties", {})
@@ -310,17 +326,17 @@ def compile_operation(entry: Mapping[str, Any], input_schema: Mapping[str, Any],
     path = raw["path"]
     rest = path.replace(_APP_PATH, "")
     if "{app_id}" in path or _APP_PATH in path:
-        need_input("operation.path", "app_id", must=True)
+        need_input(f"{at}.path", "app_id", must=True)
         rest = rest.replace("{app_id}", "")
     for name in _PLACEHOLDER.findall(rest):
-        need_input("operation.path", name, must=True)
+        need_input(f"{at}.path", name, must=True)
     if re.search(r"[{}]", _PLACEHOLDER.sub("", rest)):
-        raise OperationError(f"operation.path: {path!r} has a brace that is not a {{name}} placeholder")
+        raise OperationError(f"{at}.path: {path!r} has a brace that is not a {{name}} placeholder")
 
     def values(section: str) -> tuple[Value, ...]:
         out = []
         for name, source in (raw.get(section) or {}).items():
-            key = f"operation.{section}.{name}"
+            key = f"{at}.{section}.{name}"
             spec = {"field": source} if isinstance(source, str) else dict(source)
             if ("field" in spec) == ("value" in spec):
                 raise OperationError(f"{key}: give exactly one of 'field' (an input field) or 'value' (a constant)")
@@ -336,28 +352,37 @@ def compile_operation(entry: Mapping[str, Any], input_schema: Mapping[str, Any],
     body_field: str | None = None
     body_fields: tuple[str, ...] = ()
     if isinstance(body, str):
-        body_field = need_input("operation.body", body)
+        body_field = need_input(f"{at}.body", body)
     elif isinstance(body, dict):
         if "field" in body:
-            body_field = need_input("operation.body.field", body["field"])
-        body_fields = tuple(need_input("operation.body.fields", name) for name in body.get("fields", ()))
+            body_field = need_input(f"{at}.body.field", body["field"])
+        body_fields = tuple(need_input(f"{at}.body.fields", name) for name in body.get("fields", ()))
 
     response = None
+    if "response" in raw and raw["host"] == "local":
+        raise OperationError(f"{at}.response: host local sends no request, so there is no answer to map")
     if "response" in raw:
-        response = _compile_response(raw["response"], action_id, inputs, outputs, raw.get("query") or {})
+        response = _compile_response(raw["response"], f"{at}.response", action_id, inputs, outputs, raw.get("query") or {})
 
-    outcomes = tuple(_compile_outcome(item, f"operation.outcomes.{i}", inputs, outputs) for i, item in enumerate(raw.get("outcomes") or ()))
+    outcomes = tuple(_compile_outcome(item, f"{at}.outcomes.{i}", inputs, outputs) for i, item in enumerate(raw.get("outcomes") or ()))
     for name in raw.get("uses", ()):
         if action_ids and name not in action_ids:
-            raise OperationError(f"operation.uses: {name!r} is not an action of this manifest")
+            raise OperationError(f"{at}.uses: {name!r} is not an action of this manifest")
+    parts = []
+    for name, part in (raw.get("parts") or {}).items():
+        nested = next((key for key in ("parts", "uses") if key in part), None)
+        if nested is not None:
+            raise OperationError(f"{at}.parts.{name}.{nested}: a part is one request; only the action's operation has {nested}")
+        parts.append((name, _compile(part, f"{at}.parts.{name}", action_id, input_schema, output_schema, action_ids)))
     return Operation(
         action_id=action_id, method=raw["method"], host=raw["host"], path=path, auth=raw.get("auth", "key"), retry=raw.get("retry"),
         query=values("query"), headers=values("headers"), idempotency_key=bool(raw.get("idempotency_key", False)),
         body_field=body_field, body_fields=body_fields, response=response, outcomes=outcomes, uses=tuple(raw.get("uses", ())),
+        parts=tuple(parts),
     )
 
 
-def _compile_response(raw: Mapping[str, Any], action_id: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
+def _compile_response(raw: Mapping[str, Any], at: str, action_id: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any],
                       query: Mapping[str, Any]) -> ResponseMap:
     def need_output(key: str, name: str) -> None:
         if name not in outputs:
@@ -373,18 +398,18 @@ def _compile_response(raw: Mapping[str, Any], action_id: str, inputs: Mapping[st
 
     output = []
     for name, source in (raw.get("output") or {}).items():
-        need_output(f"operation.response.output.{name}", name)
-        output.append((name, sources(f"operation.response.output.{name}", source)))
+        need_output(f"{at}.output.{name}", name)
+        output.append((name, sources(f"{at}.output.{name}", source)))
     paging = raw.get("pagination")
     if paging is not None:
         if paging["cursor"] not in query:
-            raise OperationError(f"operation.response.pagination.cursor: {paging['cursor']!r} is not a query parameter of this operation")
+            raise OperationError(f"{at}.pagination.cursor: {paging['cursor']!r} is not a query parameter of this operation")
         for name in ("next_cursor", "has_more"):
-            need_output(f"operation.response.pagination.{name}", name)
-            output.append((name, sources(f"operation.response.pagination.{name}", paging[name])))
+            need_output(f"{at}.pagination.{name}", name)
+            output.append((name, sources(f"{at}.pagination.{name}", paging[name])))
     transform = raw.get("transform")
     if transform is not None and transform not in TRANSFORMS:
-        raise OperationError(f"operation.response.transform: {transform!r} is not a registered transform (known: {', '.join(sorted(TRANSFORMS))})")
+        raise OperationError(f"{at}.transform: {transform!r} is not a registered transform (known: {', '.join(sorted(TRANSFORMS))})")
     require = raw.get("require") or ()
     pairs = tuple(require.items()) if isinstance(require, dict) else tuple((name, None) for name in require)
     return ResponseMap(what=raw.get("what", action_id), body=raw.get("body", "object"), allow_empty=bool(raw.get("allow_empty", False)),

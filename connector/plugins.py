@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "connector.default_plugins.download",
     "connector.default_plugins.declarative",
     "connector.default_plugins.guardrails",
+    "connector.default_plugins.balance_guard",
 )
 OBSERVER_HOOKS = ("action_event",)  # hooks whose failures are logged, never raised
 

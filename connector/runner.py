@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from connector.config import Config
@@ -139,11 +139,12 @@ class Connector:
 
     # -- agent platforms: thin delegations to connector.agents, imported when first called ---
 
-    def tool_specs(self, format: str = "openai") -> list[dict[str, Any]]:
-        """Tool definitions of every action for ``openai`` (strict), ``anthropic``, ``mcp`` or ``jsonschema``."""
+    def tool_specs(self, format: str = "openai", groups: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Tool definitions of every action (or of the actions in ``groups``) for ``openai``
+        (strict), ``anthropic``, ``mcp`` or ``jsonschema``."""
         from connector.agents.export import tool_specs
 
-        return tool_specs(self, format)
+        return tool_specs(self, format, groups)
 
     def call_tool(
         self, name: str, arguments: Any = None, *, on_event: EventSink | None = None, cancelled: threading.Event | None = None

@@ -44,6 +44,16 @@ VALID_INPUTS: dict[str, dict[str, Any]] = {
     "upload_file": {"data_base64": "aGVsbG8=", "file_name": "hello.txt"},
     "download_file": {"url": "https://cdn.test/files/a.png", "dest": os.path.join(tempfile.gettempdir(), "fal-connector-fuzz", ""),
                       "overwrite": True},  # valid again after a test has saved the file there
+    "list_requests": {"endpoint_id": "fal-ai/flux/dev"},
+    "search_requests": {"query": "fox"},
+    "get_usage": {},
+    "get_analytics": {"endpoint_id": "fal-ai/flux/dev"},
+    "get_billing_events": {},
+    "get_balance": {},
+    "delete_request_payloads": {"request_id": RID},
+    "list_workflows": {},
+    "get_workflow": {"username": "johndoe", "workflow_name": "my-image-workflow"},
+    "sign_file_url": {"url": "https://v3.fal.media/files/b/0a1b/out.png", "expiration_seconds": 3600},
 }
 
 

@@ -295,7 +295,8 @@ def test_describe_fields_one_line_per_input_field(cli):
     result = cli("describe", "subscribe", "--fields")
     assert result.returncode == 0, result.stderr
     rows = _columns(result.stdout)
-    assert list(rows) == ["app_id", "data", "webhook_url", "priority", "hint", "start_timeout", "max_queue_length", "logs", "timeout"]
+    assert list(rows) == ["app_id", "data", "request_id", "webhook_url", "priority", "hint", "no_retry", "store_io",
+                          "object_lifecycle", "start_timeout", "max_queue_length", "logs", "timeout"]
     assert rows["app_id"][:2] == ["string", "required"] and rows["app_id"][2].startswith("fal endpoint id")
     assert rows["priority"][:2] == ['"normal"|"low"', "optional"]
     assert rows["logs"][:3] == ["boolean", "optional", "default false"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def run_example(emulator: Any, name: str, *args: str, timeout: float = 60) -> su
 
 
 def test_every_example_is_tested():
-    tested = {"batch_prompts.py", "webhook_receiver.py", "agent_loop.py"}
+    tested = {"batch_prompts.py", "webhook_receiver.py", "agent_loop.py", "temporal_jobs.py", "celery_jobs.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -158,3 +159,44 @@ def test_agent_loop_recovers_from_policy_denied_and_answers_with_the_image(fal_e
         "tool result: success=False failure=policy_denied", "tool result: success=True failure=None"]
     assert lines[-1].startswith(f"assistant: Here is your picture: {fal_emulator.url}")
     assert [job.endpoint_id for job in fal_emulator.jobs] == [APP]  # the refused model was never sent
+
+
+# -- temporal_jobs.py --------------------------------------------------------------------------
+
+
+def test_temporal_jobs_runs_each_prompt_as_a_workflow_completed_by_webhook(fal_emulator):
+    pytest.importorskip("temporalio")
+    prompts = ["a fox", "a lighthouse", "a paper boat"]
+    done = run_example(fal_emulator, "temporal_jobs.py", "--model", APP, *prompts, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["prompt"] for line in lines] == prompts
+    assert all(line["ok"] and line["urls"][0].startswith(fal_emulator.url) for line in lines), lines
+    jobs = {job.request_id: job for job in fal_emulator.jobs}
+    assert sorted(jobs) == sorted(line["request_id"] for line in lines)  # one submit each
+    assert all(jobs[line["request_id"]].input["prompt"] == line["prompt"] for line in lines)
+    assert sorted(d["status_code"] for d in fal_emulator.webhook_deliveries) == [200] * 3
+
+
+# -- celery_jobs.py ----------------------------------------------------------------------------
+
+
+def test_celery_jobs_runs_prompts_on_a_worker_and_a_rerun_batch_never_resubmits(fal_emulator):
+    pytest.importorskip("celery", reason="the celery extra is not installed (pip install '.[celery]')")
+    from connector.integrations.celery_testing import redis_server
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    fal_emulator.set_model(APP, queue_seconds=0, run_seconds=0.3)
+    prompts = ["a red fox", "a blue owl", "a green frog"]
+    with redis_server() as url:
+        env = subprocess_env(fal_emulator, CELERY_BROKER_URL=url)
+        runs = [subprocess.run([sys.executable, str(EXAMPLES / "celery_jobs.py"), "--worker", "--batch", "b1", *prompts],
+                               env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+    first, second = ([json.loads(line) for line in done.stdout.splitlines()] for done in runs)
+    assert [line["prompt"] for line in first] == prompts
+    assert all(line["ok"] and line["urls"][0].startswith(fal_emulator.url) for line in first), first
+    assert sorted(job.input["prompt"] for job in fal_emulator.jobs) == sorted(prompts)  # once each, over both runs
+    assert [line["request_id"] for line in second] == [line["request_id"] for line in first]

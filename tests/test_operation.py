@@ -19,7 +19,7 @@ from connector.errors import InvalidInputError
 from connector.hookspecs import hookimpl
 from connector.manifest import ManifestError, manifest_operation, parse_manifest_operations, spec_from_entry
 from connector.models import Action
-from connector.operation import DeclaredHandler, Operation, Value, compile_operation
+from connector.operation import DeclaredHandler, Operation, OperationError, Value, compile_operation
 from connector.operation_transforms import TRANSFORMS
 
 DOCUMENT = yaml.safe_load((Path(connector.__file__).parent / "manifest.yaml").read_text(encoding="utf-8"))
@@ -41,6 +41,8 @@ def _broken(action_id: str, change: Any) -> str:
 @pytest.mark.parametrize(
     ("action_id", "change", "expected"),
     [
+        ("get_jwks", lambda op: op.update(host="local"),
+         "action 'get_jwks': operation.response: host local sends no request, so there is no answer to map"),
         ("get_models", lambda op: op["query"].update(limit="limitt"),
          "action 'get_models': operation.query.limit: input field 'limitt' does not exist"),
         ("get_models", lambda op: op.update(path="/models/{family}"),
@@ -71,6 +73,8 @@ def _broken(action_id: str, change: Any) -> str:
          "action 'get_request_response': operation.outcomes.0.match: not a valid regular expression"),
         ("subscribe", lambda op: op.update(uses=["get_request_status", "follow_job"]),
          "action 'subscribe': operation.uses: 'follow_job' is not an action of this manifest"),
+        ("upload_file", lambda op: op["parts"]["storage"]["query"].update(kind="storage_kind"),
+         "action 'upload_file': operation.parts.storage.query.kind: input field 'storage_kind' does not exist"),
         ("run_model", lambda op: op["headers"].update({"X-Fal-Queue-Priority": "priority"}),
          "action 'run_model': operation.headers.X-Fal-Queue-Priority: input field 'priority' does not exist"),
     ],
@@ -91,6 +95,10 @@ def test_meaning_errors_name_action_and_key(action_id: str, change: Any, expecte
         ("get_models", lambda op: op["response"].update(output={"models": "models"}),
          "action 'get_models': field operation.response.output.models"),
         ("cancel_request", lambda op: op["outcomes"][0].update(status="4x"), "action 'cancel_request': field operation.outcomes.0.status"),
+        ("upload_file", lambda op: op["parts"]["cdn_token"].update(method="FETCH"),
+         "action 'upload_file': field operation.parts.cdn_token.method: 'FETCH' is not one of"),
+        ("upload_file", lambda op: op["parts"]["cdn_token"].update(parts={}),
+         "action 'upload_file': field operation.parts.cdn_token: Additional properties are not allowed ('parts'"),
     ],
 )
 def test_shape_errors_name_action_and_key(action_id: str, change: Any, expected: str) -> None:
@@ -136,6 +144,22 @@ def test_transforms_are_few_and_documented() -> None:
 )
 def test_value_formats(value: Value, inputs: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
     assert value.pairs(inputs) == pairs
+
+
+def test_a_part_is_one_request_even_without_the_manifest_schema() -> None:
+    """A plugin's entry compiled directly (no manifest schema pass) still may not nest parts."""
+    entry = copy.deepcopy(next(e for e in DOCUMENT["actions"] if e["id"] == "upload_file"))
+    entry["operation"]["parts"]["cdn_token"]["uses"] = ["get_jwks"]
+    spec = spec_from_entry({**entry, "operation": {"method": "POST", "host": "cdn", "path": ""}}, "plugin.yaml")
+    with pytest.raises(OperationError, match="operation.parts.cdn_token.uses: a part is one request"):
+        compile_operation(entry, spec.input_schema, spec.output_schema)
+
+
+def test_parts_are_found_by_name() -> None:
+    token = manifest_operation("upload_file", "cdn_token")
+    assert (token.method, token.host, token.path, token.params({})) == ("POST", "rest", "/storage/auth/token", [("storage_type", "fal-cdn-v3")])
+    with pytest.raises(KeyError, match="upload_file declares no operation part 'tokens'"):
+        manifest_operation("upload_file", "tokens")
 
 
 def test_path_templates_fill_the_app_parts_and_check_ids() -> None:
@@ -196,7 +220,7 @@ actions:
       outcomes:
         - status: 403
           failure: auth_error
-          message: "deleting the payloads of {request_id} needs an admin key (HTTP {status}: {detail})"
+          message: "deleting the payloads of {request_id}{owner} needs an admin key (HTTP {status}: {detail})"
     retry: read
     streaming: false
     annotations: {read_only: false, destructive: true, idempotent: true, open_world: true}

@@ -54,6 +54,16 @@ EXPECTED_ACTIONS = {
     "run_model": ["FAL_AI_RUN_MODEL_SYNC"],
     "upload_file": ["FAL_AI_UPLOAD_FILE"],
     "download_file": ["FAL_AI_DOWNLOAD_FILE"],
+    "list_requests": ["FAL_AI_LIST_REQUESTS"],
+    "search_requests": ["FAL_AI_SEARCH_REQUESTS"],
+    "get_usage": ["FAL_AI_GET_USAGE"],
+    "get_analytics": ["FAL_AI_GET_ANALYTICS"],
+    "get_billing_events": ["FAL_AI_GET_BILLING_EVENTS"],
+    "get_balance": ["FAL_AI_GET_BALANCE"],
+    "delete_request_payloads": ["FAL_AI_DELETE_REQUEST_PAYLOADS"],
+    "list_workflows": ["FAL_AI_LIST_WORKFLOWS"],
+    "get_workflow": ["FAL_AI_GET_WORKFLOW"],
+    "sign_file_url": ["FAL_AI_SIGN_FILE_URL"],
 }
 ACTIONS = list(EXPECTED_ACTIONS)
 
@@ -82,6 +92,16 @@ ACTION_FIELDS = {
     "run_model": ["data"],
     "upload_file": ["url", "size", "content_type"],
     "download_file": ["path", "size", "sha256", "content_type", "url"],
+    "list_requests": ["items", "next_cursor", "has_more"],
+    "search_requests": ["results", "next_cursor", "has_more"],
+    "get_usage": ["time_series", "summary", "next_cursor", "has_more"],
+    "get_analytics": ["time_series", "summary", "next_cursor", "has_more"],
+    "get_billing_events": ["billing_events", "next_cursor", "has_more"],
+    "get_balance": ["current_balance", "currency", "username"],
+    "delete_request_payloads": ["cdn_delete_results"],
+    "list_workflows": ["workflows", "next_cursor", "has_more", "total"],
+    "get_workflow": ["workflow", "input_schema"],
+    "sign_file_url": ["signed_url"],
 }
 ALWAYS_A_LIST = {"logs", "events"}
 
@@ -463,11 +483,11 @@ def test_manifest_behaviour_flags(action):
     assert action["retry"] == EXPECTED_RETRY[aid], f"{aid}: retry {action['retry']!r}, expected {EXPECTED_RETRY[aid]!r}"
     assert action["streaming"] is (aid in STREAMING), f"{aid}: streaming should be {aid in STREAMING}"
     ann = action["annotations"]
-    if action["retry"] == "read" and aid not in ("upload_file", "download_file"):
+    if action["retry"] == "read" and aid not in ("upload_file", "download_file", "delete_request_payloads"):
         assert ann["read_only"] and ann["idempotent"] and not ann["destructive"], f"{aid}: a read is read_only+idempotent"
     if action["retry"] == "billable":
         assert not ann["read_only"] and not ann["idempotent"], f"{aid}: billable work is neither read_only nor idempotent"
-    if aid == "cancel_request":
+    if aid in ("cancel_request", "delete_request_payloads"):
         assert ann["destructive"] and ann["idempotent"] and not ann["read_only"]
     if aid in ("upload_file", "download_file"):
         assert not ann["read_only"]
@@ -702,6 +722,66 @@ SAMPLES: dict[str, tuple[dict, dict]] = {
             failure("invalid_response", 200, retryable=False, attempts=1), path=None, size=None, sha256=None,
             content_type=None, url=None),
     ),
+    "list_requests": (
+        ok(items=[{"request_id": RID, "endpoint_id": "fal-ai/flux/dev", "sent_at": "2026-03-01T12:00:00Z",
+                   "started_at": "2026-03-01T12:00:01Z", "ended_at": "2026-03-01T12:00:04Z", "status_code": 200,
+                   "duration": 3.1, "json_input": {"prompt": "a fox"}, "json_output": None}],
+           next_cursor="Mg==", has_more=True),
+        bad("list requests: fal answered HTTP 404: Endpoint not found: fal-ai/nope", failure("not_found", 404),
+            items=None, next_cursor=None, has_more=None),
+    ),
+    "search_requests": (
+        ok(results=[{"request_id": RID, "endpoint_id": "fal-ai/flux/dev", "similarity": 0.82}], next_cursor=None,
+           has_more=False),
+        bad("search requests: fal answered HTTP 429: Rate limit exceeded", failure("rate_limited", 429, True, 6),
+            results=None, next_cursor=None, has_more=None),
+    ),
+    "get_usage": (
+        ok(time_series=[{"bucket": "2026-03-01T00:00:00+00:00", "results": [
+            {"endpoint_id": "fal-ai/flux/dev", "unit": "image", "quantity": 4, "unit_price": 0.025, "cost": 0.1,
+             "currency": "USD"}]}], summary=None, next_cursor=None, has_more=False),
+        bad("get_usage needs an admin key (fal answered HTTP 403: Access denied)", failure("auth_error", 403),
+            time_series=None, summary=None, next_cursor=None, has_more=None),
+    ),
+    "get_analytics": (
+        ok(time_series=None, summary=[{"endpoint_id": "fal-ai/flux/dev", "request_count": 12, "p50_duration": 2.4}],
+           next_cursor=None, has_more=False),
+        bad("analytics: fal answered HTTP 500: An unexpected error occurred", failure("server_error", 500, True, 6),
+            time_series=None, summary=None, next_cursor=None, has_more=None),
+    ),
+    "get_billing_events": (
+        ok(billing_events=[{"request_id": RID, "endpoint_id": "fal-ai/flux/dev", "timestamp": "2026-03-01T12:00:04Z",
+                            "output_units": 1, "unit_price": 0.025, "cost_total": 0.025}], next_cursor=None,
+           has_more=False),
+        bad("get_billing_events needs an admin key (fal answered HTTP 403: Access denied)", failure("auth_error", 403),
+            billing_events=None, next_cursor=None, has_more=None),
+    ),
+    "get_balance": (
+        ok(current_balance=24.5, currency="USD", username="my-team"),
+        bad("balance: fal answered HTTP 401: Authentication required", failure("auth_error", 401),
+            current_balance=None, currency=None, username=None),
+    ),
+    "delete_request_payloads": (
+        ok(cdn_delete_results=[{"link": "https://v3.fal.media/files/rabbit/a.png", "exception": None}]),
+        bad("delete payloads: fal answered HTTP 404: Request not found", failure("not_found", 404),
+            cdn_delete_results=None),
+    ),
+    "list_workflows": (
+        ok(workflows=[{"name": "my-image-workflow", "title": "My Image Workflow", "user_nickname": "johndoe",
+                       "endpoint_ids": ["fal-ai/flux/dev"]}], next_cursor=None, has_more=False, total=1),
+        bad("workflows: fal answered HTTP 401: Authentication required", failure("auth_error", 401),
+            workflows=None, next_cursor=None, has_more=None, total=None),
+    ),
+    "get_workflow": (
+        ok(workflow={"name": "my-image-workflow", "user_nickname": "johndoe", "contents": {"nodes": {}}},
+           input_schema={"prompt": {"name": "prompt", "type": "string"}}),
+        bad("workflow: fal answered HTTP 404: Workflow not found", failure("not_found", 404), workflow=None,
+            input_schema=None),
+    ),
+    "sign_file_url": (
+        ok(signed_url="https://v3.fal.media/files/b/0a1b/out.png?identity=abc"),
+        bad("sign file URL: fal answered HTTP 404: File not found", failure("not_found", 404), signed_url=None),
+    ),
 }
 SAMPLE_CASES = [(a, kind, SAMPLES[a][i]) for a in ACTIONS for i, kind in enumerate(("success", "failure"))]
 
@@ -782,6 +862,22 @@ GOOD: list[tuple[str, dict]] = [
     ("download_file", {"url": "https://v3.fal.media/files/rabbit/abc_photo.png"}),
     ("download_file", {"url": "http://127.0.0.1:8080/cdn/images/64x64/ff0000.png", "dest": "./out/", "overwrite": True,
                        "max_bytes": 1, "timeout": 0.5}),
+    ("list_requests", {"endpoint_id": "fal-ai/flux/dev"}),
+    ("list_requests", {"endpoint_id": "workflows/acme/upscale", "status": "user_error", "start": "2026-03-01",
+                       "end": "2026-03-01T12:00:00.5+02:00", "request_id": RID, "expand": ["payloads"],
+                       "sort_by": "duration", "limit": 100, "cursor": "Mg=="}),
+    ("search_requests", {}),
+    ("search_requests", {"query": "fox", "endpoint_id": ["fal-ai/a", "fal-ai/b"], "min_similarity": 0.5}),
+    ("search_requests", {"image_url": "https://v3.fal.media/a.png"}),
+    ("get_usage", {}),
+    ("get_usage", {"expand": ["summary", "auth_method"], "timeframe": "week", "timezone": "America/New_York"}),
+    ("get_analytics", {"endpoint_id": "fal-ai/flux/dev", "expand": ["time_series", "p99_duration"]}),
+    ("get_billing_events", {"limit": 10000, "start": "2026-01-01", "end": "2026-03-01"}),
+    ("get_balance", {}),
+    ("delete_request_payloads", {"request_id": RID}),
+    ("list_workflows", {"search": "upscale", "used_endpoint_ids": "fal-ai/flux/dev"}),
+    ("get_workflow", {"username": "john_doe", "workflow_name": "my-flow-2"}),
+    ("sign_file_url", {"url": "https://v3.fal.media/files/b/0a1b/out.png", "expiration_seconds": 604800}),
 ]
 
 BAD: list[tuple[str, dict, str]] = [
@@ -935,6 +1031,21 @@ BAD: list[tuple[str, dict, str]] = [
     ("download_file", {"url": "https://example.com/a.png", "max_bytes": 1.5}, "max_bytes"),
     ("download_file", {"url": "https://example.com/a.png", "timeout": 0}, "timeout"),
     ("download_file", {"url": "https://example.com/a.png", "overwrite": "yes"}, "overwrite"),
+    ("list_requests", {}, "endpoint_id"),
+    ("list_requests", {"endpoint_id": "fal-ai/x", "limit": 0}, "limit"),
+    ("list_requests", {"endpoint_id": "fal-ai/x", "start": "01/03/2026"}, "start"),
+    ("list_requests", {"endpoint_id": "fal-ai/x", "expand": ["payloads", "payloads"]}, "expand"),
+    ("search_requests", {"query": "a", "video_url": "https://x.test/v.mp4"}, "video_url"),
+    ("search_requests", {"min_similarity": 2}, "min_similarity"),
+    ("get_usage", {"expand": ["auth_method"]}, "expand"),
+    ("get_usage", {"timezone": "Mars/Base; rm"}, "timezone"),
+    ("get_analytics", {"endpoint_id": "fal-ai/x", "expand": ["p42_duration"]}, "expand"),
+    ("get_billing_events", {"limit": 10001}, "limit"),
+    ("delete_request_payloads", {}, "request_id"),
+    ("get_workflow", {"username": "a/b", "workflow_name": "w"}, "username"),
+    ("sign_file_url", {"url": "https://v3.fal.media/a.png", "expiration_seconds": 604801}, "expiration_seconds"),
+    ("sign_file_url", {"url": "ftp://v3.fal.media/a.png", "expiration_seconds": 60}, "url"),
+    ("sign_file_url", {"url": "https://v3.fal.media/a.png#frag", "expiration_seconds": 60}, "url"),
 ]
 
 # Every action rejects an unknown field next to an otherwise valid input.

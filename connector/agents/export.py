@@ -49,8 +49,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
+from connector.agents.groups import in_groups
 from connector.plugin_state import PerConnector
 from connector.schema_walk import inline_refs
 from connector.validation import json_type
@@ -71,14 +73,18 @@ _ROOT_COMBINATORS = ("oneOf", "anyOf", "allOf", "not", "if", "then", "else", "de
 # -- public ------------------------------------------------------------------------------
 
 
-def tool_specs(connector: Any, format: str = "openai") -> list[dict[str, Any]]:
-    """Tool definitions of every registered action in ``format`` (see ``FORMATS``)."""
+def tool_specs(connector: Any, format: str = "openai", groups: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Tool definitions of every registered action in ``format`` (see ``FORMATS``); with
+    ``groups``, only those of the actions in these groups (see connector.agents.groups)."""
     if format not in FORMATS:
         raise ValueError(f"unknown tool format {format!r}; expected one of {', '.join(FORMATS)}")
     cache = _CACHE.get(connector)
     specs = cache.get(format)
     if specs is None:  # two threads may both build it: the first one stored is kept
         specs = cache.setdefault(format, _build(connector, tool_names(connector), format))
+    if groups is not None:
+        offered = [in_groups(connector.action(action_id), groups) for action_id in tool_names(connector).values()]
+        specs = [spec for spec, keep in zip(specs, offered, strict=True) if keep]
     return copy.deepcopy(specs)  # callers may edit theirs; the cached one stays intact
 
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Collection
 from typing import Any
 
+from connector.agents.groups import in_groups, selected_groups
 from connector.inflight import InFlight
 from connector.strict_json import dumps
 
@@ -67,8 +69,9 @@ def progress_message(event: dict[str, Any]) -> str | None:
     return None
 
 
-def build_server(connector: Any, *, text: str = "summary") -> Any:
-    """The MCP low-level ``Server`` for ``connector`` (not yet running)."""
+def build_server(connector: Any, *, text: str = "summary", groups: Collection[str] | None = None) -> Any:
+    """The MCP low-level ``Server`` for ``connector`` (not yet running); with ``groups``, it
+    offers and runs only the actions of those groups."""
     import anyio
     import anyio.from_thread
     import anyio.to_thread
@@ -79,7 +82,7 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
     from connector.agents.results import summary, trim_note
     from connector.agents.tools import find_action
 
-    tools = [types.Tool.model_validate(spec) for spec in connector.tool_specs("mcp")]
+    tools = [types.Tool.model_validate(spec) for spec in connector.tool_specs("mcp", groups)]
 
     async def list_tools(ctx: Any, params: Any) -> Any:
         return types.ListToolsResult(tools=tools)
@@ -88,6 +91,8 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
         name = params.name
         arguments = params.arguments if params.arguments is not None else {}
         action = find_action(connector, name)
+        if not in_groups(action, groups):  # not offered: as unknown as a tool that does not exist
+            action, name = None, f"{name} (not in --groups {','.join(sorted(groups or ()))})"
         flight = InFlight(connector, action, arguments)
         progress = [0.0]
 
@@ -136,10 +141,10 @@ def build_server(connector: Any, *, text: str = "summary") -> Any:
     )
 
 
-async def serve_stdio(connector: Any, *, text: str = "summary") -> None:
+async def serve_stdio(connector: Any, *, text: str = "summary", groups: Collection[str] | None = None) -> None:
     from mcp.server.stdio import stdio_server
 
-    server = build_server(connector, text=text)
+    server = build_server(connector, text=text, groups=groups)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
@@ -163,7 +168,13 @@ def main(args: argparse.Namespace | None = None) -> int:
         sys.stderr.write(f"fal-connector mcp: {exc}\n")
         return 1
     try:
-        anyio.run(functools.partial(serve_stdio, connector, text=text))
+        groups = selected_groups(connector, getattr(args, "groups", None))
+    except ValueError as exc:
+        sys.stderr.write(f"fal-connector mcp: {exc}\n")
+        connector.close()
+        return 2
+    try:
+        anyio.run(functools.partial(serve_stdio, connector, text=text, groups=groups))
     except KeyboardInterrupt:
         pass
     finally:

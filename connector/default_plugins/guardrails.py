@@ -1,6 +1,7 @@
 """Cost guardrails: refuse a billable call before anything billable is sent.
 
-Two settings (environment and ``Connector(...)`` keywords), both off by default:
+Two settings (environment and ``Connector(...)`` keywords), both off by default (the balance
+floor, ``min_balance_usd``, is balance_guard.py's own hook):
 
 ``allowed_models`` / ``FAL_CONNECTOR_ALLOWED_MODELS``
     glob patterns (``fnmatch``, case-sensitive; ``*`` also matches ``/``) matched against the

@@ -13,6 +13,7 @@ from typing import Any
 from connector.default_plugins.queue import submit_job
 from connector.errors import ActionError
 from connector.fal.follow import follow_job
+from connector.fal.recovery import findable_if_lost
 from connector.hookspecs import hookimpl
 from connector.http.retry import JOB_FAILED, SUBSCRIBE_TIMED_OUT
 from connector.manifest import manifest_actions, manifest_operation
@@ -26,10 +27,13 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     deadline_at = ctx.started + float(inputs.get("timeout", 600))
     # The timeout includes the submit: its answer (and any retry) must come within it.
     ctx.deadline_at = min(ctx.deadline_at, deadline_at)
-    submitted = submit_job(inputs, ctx, "subscribe")
-    request_id = submitted["request_id"]
+    if inputs.get("request_id") is not None:  # resume: follow a job already queued, submit nothing
+        request_id = resumed_request(inputs, ctx)
+    else:
+        submitted = submit_job(inputs, ctx, "subscribe")
+        request_id = submitted["request_id"]
+        ctx.emit("submitted", request_id=request_id, queue_position=submitted["queue_position"])
     ids = {"app_id": inputs["app_id"], "request_id": request_id}
-    ctx.emit("submitted", request_id=request_id, queue_position=submitted["queue_position"])
     logs = bool(inputs.get("logs", False))
     progress = None
     try:
@@ -60,6 +64,14 @@ def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     return {"request_id": request_id, "status": "COMPLETED", "data": result["data"], "logs": fields["logs"], "metrics": fields["metrics"], "cancelled": None}
 
 
+def resumed_request(inputs: dict[str, Any], ctx: Any) -> str:
+    """The checked request id a resuming subscribe follows (with the key required); its data is
+    not sent."""
+    manifest_operation("get_request_status").path_for(inputs)  # a bad app_id or request_id fails before the key check
+    ctx.require_key()
+    return str(inputs["request_id"])
+
+
 def _job_failed(ctx: Any, ids: dict[str, Any], last: dict[str, Any]) -> ActionError:
     """A COMPLETED job with an error: ``model_error``. The result fetch carries fal's detail
     (what was wrong with the input); the status' own error text is only the fallback, as it
@@ -86,7 +98,8 @@ def _cancel_after_deadline(ctx: Any, ids: dict[str, Any]) -> bool:
 def run_model(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     timeout = float(inputs.get("timeout", 300))
     # A model that rejects its input is a model_error, as the declared outcomes say.
-    response = manifest_operation("run_model").send(ctx, inputs, retry_class="billable", deadline_at=ctx.started + timeout, read_timeout=timeout)
+    with findable_if_lost(inputs["app_id"]):
+        response = manifest_operation("run_model").send(ctx, inputs, retry_class="billable", deadline_at=ctx.started + timeout, read_timeout=timeout)
     data = ctx.json(response, "run")
     if not isinstance(data, dict):
         raise ActionError("invalid_response", f"run: expected the model output as a JSON object, got {type(data).__name__}")

@@ -11,6 +11,7 @@ from typing import Any
 from connector.errors import ActionError, InvalidInputError
 from connector.fal.app_id import check_request_id
 from connector.fal.follow import follow_job
+from connector.fal.recovery import findable_if_lost
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
@@ -18,7 +19,8 @@ from connector.models import Action
 
 def submit_job(inputs: dict[str, Any], ctx: Any, action_id: str = "add_request_to_queue") -> dict[str, Any]:
     """POST the job to the queue once (retried only where fal cannot have enqueued it)."""
-    response = manifest_operation(action_id).send(ctx, inputs)
+    with findable_if_lost(inputs["app_id"]):
+        response = manifest_operation(action_id).send(ctx, inputs)
     body = ctx.require_fields(ctx.json(response, "submit"), "submit", "request_id")
     request_id = body["request_id"]
     try:

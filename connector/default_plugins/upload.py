@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import mimetypes
 import os
 import threading
@@ -21,10 +22,11 @@ from urllib.parse import quote
 
 from connector.errors import ActionError, InvalidInputError
 from connector.hookspecs import hookimpl
-from connector.manifest import manifest_actions
+from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.plugin_state import PerConnector
 
+LIFECYCLE_HEADER = "X-Fal-Object-Lifecycle-Preference"  # how long fal keeps the file, who may read it
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
 PARALLEL_PARTS = 4  # multipart parts on the wire at once (fal_client uses 10; this bounds memory)
 
@@ -89,13 +91,14 @@ _TOKENS = PerConnector(_TokenCache)  # this plugin's CDN token, one per Connecto
 def upload_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     source = _Source(inputs)
     ctx.require_key()
+    lifecycle = lifecycle_headers(inputs)
     try:
-        url = _upload_cdn(ctx, source)
+        url = _upload_cdn(ctx, source, lifecycle)
     except ActionError as exc:
         if exc.type in ("auth_error", "missing_credentials", "invalid_input"):
             raise
         ctx.emit("upload_fallback", reason=exc.message)
-        url = _upload_storage(ctx, source)
+        url = _upload_storage(ctx, source, lifecycle)
     return {"url": url, "size": source.size, "content_type": source.content_type}
 
 
@@ -103,7 +106,7 @@ def _cdn_token(ctx: Any) -> dict[str, Any]:
     cache = _TOKENS.get(ctx)
     with cache.lock:
         if cache.token is None or time.time() > cache.expires - TOKEN_MARGIN:
-            response = ctx.request("POST", ctx.url("rest", "/storage/auth/token"), params={"storage_type": "fal-cdn-v3"}, json={})
+            response = manifest_operation("upload_file", "cdn_token").send(ctx, {}, json={})
             token = ctx.require_fields(ctx.json(response, "CDN token"), "CDN token", "token")
             cache.token, cache.expires = token, _expiry(token.get("expires_at"))
         return dict(cache.token)
@@ -116,16 +119,23 @@ def _expiry(value: Any) -> float:
         return time.time() + 300  # unknown expiry: keep it briefly
 
 
-def _upload_cdn(ctx: Any, source: _Source) -> str:
+def lifecycle_headers(inputs: dict[str, Any]) -> dict[str, str]:
+    """``object_lifecycle`` (schema-checked) as fal's X-Fal-Object-Lifecycle-Preference: compact JSON."""
+    value = inputs.get("object_lifecycle")
+    return {} if value is None else {LIFECYCLE_HEADER: json.dumps(value, separators=(",", ":"))}
+
+
+def _upload_cdn(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
     token = _cdn_token(ctx)
     base = str(token.get("base_url") or ctx.config.cdn_url).rstrip("/")
     headers = {
         "Authorization": f"{token.get('token_type', 'Bearer')} {token['token']}",
         "Content-Type": source.content_type,
         "X-Fal-File-Name": header_file_name(source.name),
+        **lifecycle,
     }
     if source.size <= ctx.config.upload_multipart_threshold:
-        response = ctx.request("POST", base + "/files/upload", data=source.read_all(), headers=headers, auth=False)
+        response = manifest_operation("upload_file").send(ctx, {}, base_url=base, data=source.read_all(), headers=headers)
         return _access_url(ctx, response, "CDN upload")
     return _upload_multipart(ctx, source, base, headers)
 
@@ -140,7 +150,7 @@ def header_file_name(name: str) -> str:
 
 
 def _upload_multipart(ctx: Any, source: _Source, base: str, headers: dict[str, str]) -> str:
-    response = ctx.request("POST", base + "/files/upload/multipart", headers=headers, auth=False, json=None, data=b"")
+    response = manifest_operation("upload_file", "multipart").send(ctx, {}, base_url=base, headers=headers, json=None, data=b"")
     started = ctx.require_fields(ctx.json(response, "multipart upload"), "multipart upload", "access_url", "uploadId")
     access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
     auth = {"Authorization": headers["Authorization"], "Accept-Encoding": "identity"}
@@ -185,11 +195,9 @@ def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> lis
     return sorted(parts, key=lambda part: int(part["partNumber"]))
 
 
-def _upload_storage(ctx: Any, source: _Source) -> str:
-    response = ctx.request(
-        "POST", ctx.url("rest", "/storage/upload/initiate"), params={"storage_type": "gcs"},
-        json={"file_name": source.name, "content_type": source.content_type},
-    )
+def _upload_storage(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
+    response = manifest_operation("upload_file", "storage").send(
+        ctx, {}, json={"file_name": source.name, "content_type": source.content_type}, headers=lifecycle or None)
     target = ctx.require_fields(ctx.json(response, "storage upload"), "storage upload", "upload_url", "file_url")
     ctx.request("PUT", str(target["upload_url"]), data=source.read_all(), headers={"Content-Type": source.content_type}, auth=False)
     return str(target["file_url"])

@@ -18,9 +18,10 @@ from connector.cli_emulator import EXAMPLE, add_arguments
 from .emulator import Emulator
 
 
-def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: str | None = None) -> int:
+def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: str | None = None,
+         admin_key: str | None = None) -> int:
     try:
-        emu = Emulator(host=host, port=port, api_key=api_key, tls=tls).start()
+        emu = Emulator(host=host, port=port, api_key=api_key, tls=tls, admin_key=admin_key).start()
     except OSError as e:  # port in use, bad host: one line, not a traceback
         print(f"fal emulator: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
         return 1
@@ -54,7 +55,7 @@ def main(host: str = "127.0.0.1", port: int = 8080, tls: bool = False, api_key: 
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    return main(args.host, args.port, args.tls, args.key)
+    return main(args.host, args.port, args.tls, args.key, args.admin_key)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ CLI). Never subject to auth or faults.
 * ``GET /_emulator/jobs`` — ``{"jobs": [...]}``
 * ``POST /_emulator/models`` — ``{"app_id", "queue_seconds", "run_seconds"}`` (= ``set_model``)
 * ``GET /_emulator/webhooks`` — ``{"deliveries": [...]}``
+* ``GET /_emulator/balance``, ``POST /_emulator/balance`` ``{"usd": N}`` (= ``set_balance``)
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def handle(emu: Any, req: Request, rest: list[str]) -> Response:
             changed = emu.set_model(spec["app_id"], queue_seconds=spec.get("queue_seconds"),
                                     run_seconds=spec.get("run_seconds"))
             return json_response(200, {"updated": changed})
+        if what == "balance" and method == "POST":
+            spec = req.json()
+            if not isinstance(spec, dict) or type(spec.get("usd")) not in (int, float):
+                return detail(400, 'Body must be {"usd": <number>}')
+            emu.set_balance(spec["usd"])
+            return json_response(200, {"current_balance": emu.balance})
+        if what == "balance" and method == "GET":
+            return json_response(200, {"current_balance": emu.balance})
         if what == "webhooks" and method == "GET":
             return json_response(200, {"deliveries": list(emu.webhook_deliveries)})
     except KeyError as e:

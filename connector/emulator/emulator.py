@@ -8,7 +8,10 @@ import tempfile
 import threading
 from typing import Any
 
+from .account_api import AccountAPI
+from .auth import Keys
 from .faults import Faults
+from .history import History, HistoryAPI
 from .jobs import COMPLETED, IN_QUEUE, Job, JobStore, clock
 from .models import Catalogue
 from .platform_api import PlatformAPI
@@ -17,11 +20,13 @@ from .server import Server
 from .storage import Storage
 from .tls import server_context, write_self_signed
 from .webhooks import KeyRing, WebhookDispatcher, webhook_body
+from .workflows_api import WorkflowsAPI
 
 DEFAULT_USER_ID = "emulator-user"
 # What env() exports as FAL_KEY when the emulator accepts any key: the connector refuses to send
 # a request without one, so the printed setup lines must carry a key that works.
 ANY_KEY = "emulator-key-id:any-key-works"
+DEFAULT_BALANCE = 100.0  # USD of credit a fresh emulator's account starts with
 
 
 class Emulator:
@@ -31,9 +36,12 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
                  tls: bool = False, *, ping_interval: float = 15.0, webhook_retries: int = 3,
                  webhook_retry_delay: float = 0.2, webhook_timeout: float = 5.0,
-                 user_id: str = DEFAULT_USER_ID, log_size: int = 10000) -> None:
+                 user_id: str = DEFAULT_USER_ID, log_size: int = 10000, admin_key: str | None = None,
+                 balance: float = DEFAULT_BALANCE) -> None:
         api_key = api_key or None  # an empty key counts as none, as in the connector
         self.host, self.port, self.api_key, self.tls = host, port, api_key, tls
+        self.admin_key = admin_key or None
+        keys = Keys(api_key, self.admin_key)
         self.user_id = user_id
         self.faults = Faults()
         self.requests_log: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=log_size)
@@ -53,10 +61,14 @@ class Emulator:
         self._webhooks = WebhookDispatcher(self._keyring, user_id, self._webhook_due, self._webhook_body,
                                            webhook_retries, webhook_retry_delay, webhook_timeout)
         self._queue = QueueAPI(store=self._store, catalogue=self._catalogue, webhooks=self._webhooks,
-                               base_url=lambda: self.url, api_key=api_key, ping_interval=ping_interval,
+                               base_url=lambda: self.url, keys=keys, ping_interval=ping_interval,
                                stopping=self._stopping)
-        self._platform = PlatformAPI(self._catalogue, lambda: self.url, api_key)
-        self._storage = Storage(lambda: self.url, api_key)
+        self._platform = PlatformAPI(self._catalogue, lambda: self.url, keys)
+        self._storage = Storage(lambda: self.url, keys)
+        self.history = History(self._store)
+        self._history_api = HistoryAPI(self.history, self._catalogue, keys)
+        self._account = AccountAPI(self.history, self._catalogue, keys, user_id, balance)
+        self._workflows = WorkflowsAPI(self._catalogue, keys)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -174,6 +186,15 @@ class Emulator:
     @property
     def files(self) -> dict[str, bytes]:
         return self._storage.files
+
+    @property
+    def balance(self) -> float:
+        """The account's credit now (USD): the starting balance minus what finished jobs cost."""
+        return self._account.balance()
+
+    def set_balance(self, usd: float) -> None:
+        """Set the account's credit as of now; billable jobs finishing later are taken off it."""
+        self._account.set_balance(usd)
 
     def set_model(self, app_id: str, queue_seconds: float | None = None,
                   run_seconds: float | None = None) -> list[str]:

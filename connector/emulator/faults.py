@@ -14,7 +14,8 @@ from typing import Any
 
 ROUTES = frozenset({
     "submit", "status", "stream", "result", "cancel", "run", "models", "pricing", "estimate",
-    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "file", "*",
+    "jwks", "storage_token", "upload", "upload_initiate", "multipart", "file",
+    "requests", "usage", "analytics", "billing_events", "billing", "payloads", "workflows", "sign", "*",
 })
 # Connection faults: no response at all. *_before skip the work; *_after do it first.
 CONNECTION_ACTIONS = frozenset({"drop_before", "drop_after", "reset", "reset_after"})

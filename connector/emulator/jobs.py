@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .models import Outcome, cancelled_outcome, timeout_outcome
+from .outputs import Outcome, cancelled_outcome, timeout_outcome
 
 IN_QUEUE, IN_PROGRESS, COMPLETED = "IN_QUEUE", "IN_PROGRESS", "COMPLETED"
 INF = math.inf

@@ -1,20 +1,19 @@
 """Platform API v1 under /v1: model search, pricing and cost estimates.
 
-Errors use the platform envelope ``{"error": {"type", "message"}}``. Pagination follows fal's
-opaque cursor, which "encodes the page number": base64 of the 1-based page ("Mg==" is page 2).
+Errors use the platform envelope ``{"error": {"type", "message"}}``; paging and multi-value
+parameters are params.py's.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 from collections.abc import Callable
 from typing import Any
 
-from .auth import platform_error, require_platform_key
+from .auth import Keys, platform_error
 from .models import FIXED_DATE, IMAGE_SIZES, Catalogue, ModelSpec
+from .params import cursor_for, multi, page_of
 from .wire import Request, Response, json_response
 
 DEFAULT_LIMIT, MAX_LIMIT, MAX_IDS = 20, 100, 50
@@ -23,25 +22,6 @@ EXPANDS = ("openapi-3.0", "enterprise_status")
 
 def _bad(message: str) -> Response:
     return platform_error(400, "validation_error", message)
-
-
-def _multi(req: Request, name: str) -> list[str]:
-    """Repeated ``?x=a&x=b`` and comma-separated ``?x=a,b`` both work."""
-    return [v.strip() for raw in req.query.get(name, []) for v in raw.split(",") if v.strip()]
-
-
-def _cursor(page: int) -> str:
-    return base64.b64encode(str(page).encode()).decode()
-
-
-def _page_of(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return 1
-    try:
-        page = int(base64.b64decode(cursor, validate=True).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    return page if page >= 1 else None
 
 
 def _input_schema(spec: ModelSpec) -> dict[str, Any]:
@@ -118,14 +98,14 @@ def _entry(spec: ModelSpec, base_url: str, expand: list[str]) -> dict[str, Any]:
 
 
 class PlatformAPI:
-    def __init__(self, catalogue: Catalogue, base_url: Callable[[], str], api_key: str | None) -> None:
-        self._catalogue, self._base_url, self._api_key = catalogue, base_url, api_key
+    def __init__(self, catalogue: Catalogue, base_url: Callable[[], str], keys: Keys) -> None:
+        self._catalogue, self._base_url, self._keys = catalogue, base_url, keys
 
     def models(self, req: Request) -> Response:
-        denied = require_platform_key(self._api_key, req, optional=True)
+        denied = self._keys.platform(req, optional=True)
         if denied:
             return denied
-        ids, expand = _multi(req, "endpoint_id"), _multi(req, "expand")
+        ids, expand = multi(req, "endpoint_id"), multi(req, "expand")
         if len(ids) > MAX_IDS:
             return _bad(f"endpoint_id accepts 1 to {MAX_IDS} ids, got {len(ids)}")
         bad = [e for e in expand if e not in EXPANDS]
@@ -140,7 +120,7 @@ class PlatformAPI:
             return _bad("limit must be an integer")
         if not 1 <= limit <= MAX_LIMIT:
             return _bad(f"limit must be between 1 and {MAX_LIMIT}")
-        page = _page_of(req.arg("cursor"))
+        page = page_of(req.arg("cursor"))
         if page is None:
             return _bad("Invalid cursor")
 
@@ -161,14 +141,14 @@ class PlatformAPI:
         chunk, has_more = specs[start:start + limit], start + limit < len(specs)
         base = self._base_url()
         return json_response(200, {"models": [_entry(s, base, expand) for s in chunk],
-                                   "next_cursor": _cursor(page + 1) if has_more else None,
+                                   "next_cursor": cursor_for(page + 1) if has_more else None,
                                    "has_more": has_more})
 
     def pricing(self, req: Request) -> Response:
-        denied = require_platform_key(self._api_key, req)
+        denied = self._keys.platform(req)
         if denied:
             return denied
-        ids = list(dict.fromkeys(_multi(req, "endpoint_id")))
+        ids = list(dict.fromkeys(multi(req, "endpoint_id")))
         if not ids:
             return _bad("endpoint_id is required")
         if len(ids) > MAX_IDS:
@@ -183,7 +163,7 @@ class PlatformAPI:
         return json_response(200, {"prices": prices, "next_cursor": None, "has_more": False})
 
     def estimate(self, req: Request) -> Response:
-        denied = require_platform_key(self._api_key, req)
+        denied = self._keys.platform(req)
         if denied:
             return denied
         try:

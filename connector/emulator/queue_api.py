@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from .auth import require_key
+from .auth import Keys
 from .faults import SSE_ACTIONS
 from .jobs import COMPLETED, IN_QUEUE, Job, JobStore, QueueFull, Timeline, clock, iso
-from .models import Catalogue, ModelSpec, Outcome, PaddedBody, run_model, timeout_outcome
+from .models import Catalogue, ModelSpec
+from .outputs import Outcome, PaddedBody, run_model, timeout_outcome
 from .webhooks import WebhookDispatcher
-from .wire import Drop, Request, Response, detail, json_response
+from .wire import LIFECYCLE_HEADER, Drop, Request, Response, detail, json_object, json_response
 
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
@@ -40,10 +41,10 @@ def outcome_response(outcome: Outcome, request_id: str) -> Response:
 
 class QueueAPI:
     def __init__(self, *, store: JobStore, catalogue: Catalogue, webhooks: WebhookDispatcher,
-                 base_url: Callable[[], str], api_key: str | None, ping_interval: float,
+                 base_url: Callable[[], str], keys: Keys, ping_interval: float,
                  stopping: threading.Event) -> None:
         self.store, self.catalogue, self.webhooks = store, catalogue, webhooks
-        self.base_url, self.api_key, self.ping_interval = base_url, api_key, ping_interval
+        self.base_url, self.keys, self.ping_interval = base_url, keys, ping_interval
         self.stopping = stopping
         self.runs: list[dict[str, Any]] = []  # sync /run calls (endpoint_id, input), for tests
 
@@ -87,7 +88,7 @@ class QueueAPI:
     def _admit(self, req: Request, app_id: str, endpoint_id: str) -> Response | tuple[ModelSpec, dict[str, Any], float | None]:
         """What submit and run check alike, in fal's order: the key, the model, the input, the
         start timeout. The refusal, or the model, the input and the start timeout."""
-        denied = require_key(self.api_key, req)
+        denied = self.keys.require(req)
         if denied:
             return denied
         spec = self._resolve(app_id, endpoint_id)
@@ -112,7 +113,7 @@ class QueueAPI:
     def _job(self, req: Request, app_id: str, request_id: str, missing: Response | None = None) -> Job | Response:
         """The job ``request_id`` of ``app_id``, or the refusal: a bad key, or ``missing``
         (fal's "Request not found" unless the route answers otherwise)."""
-        denied = require_key(self.api_key, req)
+        denied = self.keys.require(req)
         if denied:
             return denied
         job = self.store.get(request_id)
@@ -170,6 +171,9 @@ class QueueAPI:
         priority = (req.headers.get("X-Fal-Queue-Priority") or "normal").strip().lower()
         if priority not in ("normal", "low"):
             return detail(400, "X-Fal-Queue-Priority must be 'normal' or 'low'", error_type="bad_request")
+        lifecycle = req.headers.get(LIFECYCLE_HEADER)
+        if lifecycle is not None and json_object(lifecycle) is None:
+            return detail(400, f"{LIFECYCLE_HEADER} must be a JSON object", error_type="bad_request")
         webhook = req.arg("fal_webhook")
         if webhook is not None:
             parts = urlsplit(webhook)

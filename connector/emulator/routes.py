@@ -86,11 +86,35 @@ def _inference_route(emu: Any, method: str, segs: list[str], run: bool) -> Route
     return Route("submit", lambda req: queue.submit(req, app_id, endpoint_id), **where)
 
 
-def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
-    api = emu._platform
-    table = {("models",): ("models", "GET", api.models), ("models", "pricing"): ("pricing", "GET", api.pricing),
-             ("models", "pricing", "estimate"): ("estimate", "POST", api.estimate)}
+def _platform_table(emu: Any, segs: list[str]) -> tuple[str, str, Callable[[Request], Response]] | None:
+    """(fault route name, method, handler) of a /v1 path, or None."""
+    api, history, account, workflows = emu._platform, emu._history_api, emu._account, emu._workflows
+    table: dict[tuple[str, ...], tuple[str, str, Callable[[Request], Response]]] = {
+        ("models",): ("models", "GET", api.models), ("models", "pricing"): ("pricing", "GET", api.pricing),
+        ("models", "pricing", "estimate"): ("estimate", "POST", api.estimate),
+        ("models", "requests", "by-endpoint"): ("requests", "GET", history.by_endpoint),
+        ("models", "requests", "search"): ("requests", "GET", history.search),
+        ("models", "usage"): ("usage", "GET", account.usage),
+        ("models", "analytics"): ("analytics", "GET", account.analytics),
+        ("models", "billing-events"): ("billing_events", "GET", account.billing_events),
+        ("account", "billing"): ("billing", "GET", account.billing),
+        ("workflows",): ("workflows", "GET", workflows.list),
+        ("storage", "files", "sign"): ("sign", "POST", emu._storage.sign),
+    }
     entry = table.get(tuple(segs))
+    if entry is not None:
+        return entry
+    if len(segs) == 4 and segs[:2] == ["models", "requests"] and segs[3] == "payloads":
+        rid = segs[2]
+        return "payloads", "DELETE", lambda req: history.delete_payloads(req, rid)
+    if len(segs) == 3 and segs[0] == "workflows":
+        owner, name = segs[1], segs[2]
+        return "workflows", "GET", lambda req: workflows.get(req, owner, name)
+    return None
+
+
+def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
+    entry = _platform_table(emu, segs)
     if entry is None:
         return Route(None, _fixed(platform_error(404, "not_found", "Resource not found")), platform=True)
     name, allowed, fn = entry

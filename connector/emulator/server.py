@@ -29,7 +29,7 @@ from typing import Any, cast
 from .auth import platform_error
 from .faults import BODY_ACTIONS, FaultRule
 from .jobs import clock
-from .models import PaddedBody
+from .outputs import PaddedBody
 from .routes import Route, resolve
 from .slow import SLOW_BODY_ACTIONS, drip_headers, slow_body
 from .wire import Drop, Request, Response, detail, json_response

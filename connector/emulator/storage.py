@@ -7,7 +7,9 @@
 * fallback: ``POST /storage/upload/initiate?storage_type=gcs`` (Key auth) ->
   ``{"upload_url","file_url"}``, then ``PUT upload_url`` (a signed URL: no auth header).
 
-Stored files are served back by ``GET {access_url}``; ``files`` maps URL -> bytes.
+Stored files are served back by ``GET {access_url}``; ``files`` maps URL -> bytes. Uploads may carry
+``X-Fal-Object-Lifecycle-Preference`` (a JSON object, kept in ``lifecycles``); ``POST
+/v1/storage/files/sign?url=`` signs a served file's URL for ``expiration_seconds``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from .auth import require_key
+from .auth import Keys, platform_error
 from .jobs import iso
-from .models import MAX_IMAGE_SIDE, solid_png
-from .wire import Request, Response, detail, json_response
+from .outputs import MAX_IMAGE_SIDE, solid_png
+from .wire import LIFECYCLE_HEADER, Request, Response, detail, json_object, json_response
 
 TOKEN_TTL = 3600.0
+MAX_SIGN_SECONDS = 604800  # fal: a signed URL lives at most 7 days
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _IMAGE = re.compile(r"^/cdn/images/(\d{1,5})x(\d{1,5})/([0-9a-f]{6})\.png$")
 
@@ -49,20 +53,22 @@ class _Multipart:
 
 
 class Storage:
-    def __init__(self, base_url: Callable[[], str], api_key: str | None) -> None:
+    def __init__(self, base_url: Callable[[], str], keys: Keys) -> None:
         self._base_url = base_url
-        self._api_key = api_key
+        self._keys = keys
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {}  # access URL -> bytes (public: emu.files)
         self._types: dict[str, str] = {}  # access URL -> content type
         self._tokens: dict[str, float] = {}  # token -> expiry (epoch)
         self._multipart: dict[str, _Multipart] = {}
         self._signed: dict[str, tuple[str, str, str]] = {}  # upload id -> (signature, file url, type)
+        self.lifecycles: dict[str, Any] = {}  # access URL -> X-Fal-Object-Lifecycle-Preference sent
+        self.signed_urls: list[dict[str, Any]] = []  # what /v1/storage/files/sign issued
 
     # --- tokens and auth -------------------------------------------------------------------
 
     def token(self, req: Request) -> Response:
-        denied = require_key(self._api_key, req)
+        denied = self._keys.require(req)
         if denied:
             return denied
         if req.arg("storage_type") != "fal-cdn-v3":
@@ -89,6 +95,18 @@ class Storage:
         name = safe_name(req.headers.get("X-Fal-File-Name"), ctype)
         return f"{self._base_url()}/cdn/files/{uuid.uuid4().hex}/{name}", ctype
 
+    def _keep_lifecycle(self, req: Request, url: str) -> Response | None:
+        """Record the upload's lifecycle preference (a JSON object), or refuse a malformed one."""
+        raw = req.headers.get(LIFECYCLE_HEADER)
+        if raw is None:
+            return None
+        value = json_object(raw)
+        if value is None:
+            return detail(400, f"{LIFECYCLE_HEADER} must be a JSON object")
+        with self._lock:
+            self.lifecycles[url] = value
+        return None
+
     def _store(self, url: str, ctype: str, data: bytes) -> None:
         with self._lock:
             self.files[url] = data
@@ -101,6 +119,9 @@ class Storage:
         if denied:
             return denied
         url, ctype = self._new_file(req)
+        refused = self._keep_lifecycle(req, url)
+        if refused:
+            return refused
         self._store(url, ctype, req.body)
         return json_response(200, {"access_url": url, "content_type": ctype, "size": len(req.body)})
 
@@ -109,6 +130,9 @@ class Storage:
         if denied:
             return denied
         url, ctype = self._new_file(req)
+        refused = self._keep_lifecycle(req, url)
+        if refused:
+            return refused
         upload_id = uuid.uuid4().hex
         with self._lock:
             self._multipart[upload_id] = _Multipart(url, ctype)
@@ -161,7 +185,7 @@ class Storage:
     # --- fallback: signed-URL upload -------------------------------------------------------
 
     def initiate(self, req: Request) -> Response:
-        denied = require_key(self._api_key, req)
+        denied = self._keys.require(req)
         if denied:
             return denied
         if req.arg("storage_type") not in ("gcs", "fal-cdn-v3"):
@@ -176,6 +200,9 @@ class Storage:
         upload_id, signature = uuid.uuid4().hex, secrets.token_urlsafe(16)
         base = self._base_url()
         file_url = f"{base}/cdn/files/{upload_id}/{safe_name(body.get('file_name'), ctype)}"
+        refused = self._keep_lifecycle(req, file_url)
+        if refused:
+            return refused
         with self._lock:
             self._signed[upload_id] = (signature, file_url, ctype)
         return json_response(200, {"upload_url": f"{base}/storage/upload/put/{upload_id}?signature={signature}",
@@ -188,6 +215,37 @@ class Storage:
         signature, file_url, ctype = entry
         self._store(file_url, req.headers.get("Content-Type") or ctype, req.body)
         return Response(200, b"")
+
+    # --- signed URLs (platform API) --------------------------------------------------------
+
+    def sign(self, req: Request) -> Response:
+        """``POST /v1/storage/files/sign?url=…`` with ``{"expiration_seconds": 1..604800}`` ->
+        ``{"signed_url"}``. The URL must be a file (or model image) this emulator serves."""
+        denied = self._keys.platform(req)
+        if denied:
+            return denied
+        url = req.arg("url") or ""
+        if not url:
+            return platform_error(400, "validation_error", "url is required")
+        if "?" in url:
+            return platform_error(400, "validation_error", "url must not contain query parameters")
+        try:
+            body = req.json()
+        except ValueError:
+            body = None
+        seconds = body.get("expiration_seconds") if isinstance(body, dict) else None
+        if type(seconds) is not int or not 1 <= seconds <= MAX_SIGN_SECONDS:
+            return platform_error(400, "validation_error",
+                                  f"expiration_seconds must be an integer 1..{MAX_SIGN_SECONDS}")
+        base = self._base_url() + "/cdn/"
+        served = url in self.files or (url.startswith(base + "images/") and _IMAGE.match(url[len(base) - 5:]))
+        if not served:
+            return platform_error(404, "not_found", "File not found")
+        expires = int(time.time()) + seconds
+        signed = f"{url}?identity={secrets.token_urlsafe(12)}&expires={expires}"
+        with self._lock:
+            self.signed_urls.append({"url": url, "expiration_seconds": seconds, "signed_url": signed})
+        return json_response(200, {"signed_url": signed})
 
     # --- serving ---------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from connector.fal.webhook_wire import (
 
 if TYPE_CHECKING:
     from .jobs import Job
-    from .models import Outcome
+    from .outputs import Outcome
 
 
 def _b64url(raw: bytes) -> str:

@@ -61,6 +61,18 @@ class Response:
         return None
 
 
+LIFECYCLE_HEADER = "X-Fal-Object-Lifecycle-Preference"  # JSON object, on submits and uploads
+
+
+def json_object(raw: str) -> dict[str, Any] | None:
+    """``raw`` parsed when it is a JSON object, else None."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
 

@@ -1,0 +1,109 @@
+"""The balance guardrail: refuse a billable call while the account's credit is below a floor.
+
+``min_balance_usd`` / ``FAL_CONNECTOR_MIN_BALANCE_USD``
+    the smallest balance, in USD, at which billable calls are still sent. The balance is the
+    connector's own ``get_balance`` (fal's ``GET /account/billing?expand=credits``; it needs a key
+    with billing read access, an admin key). It is reused for ``balance_cache_seconds`` /
+    ``FAL_CONNECTOR_BALANCE_CACHE_SECONDS`` (default 30; 0 asks every time), so a burst of
+    calls costs one balance request. When the balance cannot be had (fal unreachable, a key
+    without billing access, another currency) the call is refused: a floor that cannot be
+    checked is not a floor.
+
+The billable actions are those whose manifest ``retry`` class is ``billable``. A refusal is
+``failure.type: policy_denied``, ``attempts: 0``, with ``detail.rule`` ``min_balance_usd``,
+the floor and the balance seen.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+from connector.errors import ActionError
+from connector.hookspecs import hookimpl
+from connector.plugin_state import PerConnector
+
+
+class BalanceCache:
+    """The last balance read (USD) and when it expires; thread-safe; only successes are kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: tuple[float, float] | None = None  # (expires at, USD)
+
+    def get(self) -> float | None:
+        with self._lock:
+            if self._value is None or self._value[0] <= time.monotonic():
+                return None
+            return self._value[1]
+
+    def put(self, usd: float, ttl: float) -> None:
+        with self._lock:
+            self._value = (time.monotonic() + ttl, usd) if ttl > 0 else None
+
+
+_BALANCES = PerConnector(BalanceCache)  # one cached balance per Connector
+
+
+@hookimpl(trylast=True)  # after the model and cost rules: a refused call costs no balance read
+def before_execute(action: Any, inputs: dict[str, Any], context: Any) -> None:
+    floor = context.config.min_balance_usd
+    if floor is None or action.spec.retry != "billable":
+        return None
+    context.require_key()  # what the action itself would answer, before the balance is asked
+    check_balance(action, floor, context)
+    return None
+
+
+def check_balance(action: Any, floor: float, context: Any) -> None:
+    """Refuse ``action`` (policy_denied) unless the balance is at least ``floor`` USD."""
+    balance = _balance(action, floor, context)
+    if balance >= floor:
+        return
+    raise ActionError(
+        "policy_denied",
+        f"{action.id} refused: the account balance is {balance:g} USD, below min_balance_usd {floor:g} USD "
+        "(FAL_CONNECTOR_MIN_BALANCE_USD); nothing was sent",
+        detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": balance},
+    )
+
+
+def _balance(action: Any, floor: float, context: Any) -> float:
+    cache = _BALANCES.get(context)
+    cached = cache.get()
+    if cached is not None:
+        return cached
+    out = context.run_action("get_balance", {})
+    balance, currency = out.get("current_balance"), out.get("currency")
+    if not out.get("success"):
+        failure = out.get("failure") or {}
+        raise ActionError(
+            "policy_denied",
+            f"{action.id} refused: min_balance_usd {floor:g} USD is set but the balance could not be read "
+            f"({failure.get('type')}: {out.get('error')}); nothing was sent",
+            retryable=bool(failure.get("retryable")),
+            detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None, "balance_failure": failure},
+        )
+    amount = _amount(balance)
+    if amount is None or str(currency or "USD").upper() != "USD":
+        raise ActionError(
+            "policy_denied",
+            f"{action.id} refused: min_balance_usd {floor:g} USD is set but fal reports the balance as "
+            f"{balance!r} {currency!r}, not an amount in USD; nothing was sent",
+            detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None},
+        )
+    cache.put(amount, context.config.balance_cache_seconds)
+    return amount
+
+
+def _amount(value: Any) -> float | None:
+    """A finite number of USD, from a number or a numeric string (fal's type may drift)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        return None
+    return amount if math.isfinite(amount) else None

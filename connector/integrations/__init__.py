@@ -1,0 +1,1 @@
+"""Durable engines that run fal jobs: ``connector.integrations.temporal``, ``connector.integrations.celery``."""
