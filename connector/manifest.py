@@ -19,7 +19,7 @@ from connector import manifest_cache
 from connector.models import Action, ActionSpec, Handler
 from connector.operation import DeclaredHandler, Operation, OperationError, compile_operation
 from connector.schema_check import SchemaValidator
-from connector.schema_refs import ManifestError, bundle, load_schema_file
+from connector.schema_refs import ManifestError, bundle, load_schema_file, self_contained
 from connector.schema_refs import package_file as _package_file
 
 
@@ -29,7 +29,7 @@ def spec_from_entry(entry: dict[str, Any], where: str, bundled: Mapping[str, Any
     values = dict(entry)
     for key in ("input_schema", "output_schema"):
         if bundled is not None:
-            values[key] = bundled[key]
+            values[key] = self_contained(bundled[key])
             continue
         schema = values.get(key)
         shipped = isinstance(schema, str)

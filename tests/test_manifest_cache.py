@@ -91,3 +91,21 @@ def test_a_second_start_reads_the_kept_copy(tmp_path):
                                                timeout=60, check=True).stdout) for _ in range(2))
     assert first[0] == 1 and second[0] == 0
     assert first[1] == second[1] and "get_request_status" in second[1]
+
+
+def test_a_bundled_schema_is_not_bundled_again():
+    """An Action built from a manifest spec keeps the spec's self-contained schemas (no second
+    copy at every start); bundling a copy still gives the same schema."""
+    from connector.models import Action
+    from connector.schema_refs import bundle
+
+    spec = manifest.manifest_spec("get_request_status")
+    action = Action(spec, lambda inputs, context: {})
+    assert action.spec.input_schema is spec.input_schema and action.spec.output_schema is spec.output_schema
+    assert bundle(spec.output_schema) is spec.output_schema
+    copy = json.loads(json.dumps(spec.output_schema))
+    assert bundle(copy) == spec.output_schema and bundle(copy) is not copy
+    inline = {"type": "object", "properties": {"x": {"$ref": "common.json#/$defs/app_id"}}}
+    once = bundle(inline)
+    assert once is not inline and once["properties"]["x"]["$ref"] == "#/$defs/app_id" and "app_id" in once["$defs"]
+    assert bundle(once) is once
