@@ -71,6 +71,8 @@ def _reference() -> type[pydantic.BaseModel]:
         backoff_max=(float, Field(8.0, ge=0)),
         allowed_models=(Annotated[tuple[str, ...] | None, pydantic.BeforeValidator(patterns)], None),
         max_cost_usd=(float | None, Field(None, ge=0, allow_inf_nan=False)),
+        min_balance_usd=(float | None, Field(None, ge=0, allow_inf_nan=False)),
+        balance_cache_seconds=(float, Field(30.0, ge=0, le=3600, allow_inf_nan=False)),
         max_tool_result_bytes=(int, Field(100_000, ge=1024)),
         download_dirs=(Annotated[tuple[str, ...] | None, pydantic.BeforeValidator(dirs)], None),
         upload_dirs=(Annotated[tuple[str, ...] | None, pydantic.BeforeValidator(dirs)], None),

@@ -231,3 +231,15 @@ def test_a_bare_read_timeout_from_a_body_read_is_a_timeout(exc):
     # download_file reads ``raw`` directly: urllib3's and the socket's timeouts come unwrapped.
     assert classify_exception(exc, "read", body_phase=True) == retry_module.Verdict("timeout", True, True)
     assert classify_exception(ProtocolError("broken"), "read", body_phase=True) == retry_module.Verdict("connection_error", True, True)
+
+
+@pytest.mark.parametrize(("failure", "answered", "retryable"), [
+    ("not_ready", False, True),  # fal's 400 "still in progress": ask again later
+    ("model_error", True, False),
+    ("already_completed", True, False),
+    (None, True, True),  # an outcome that renames nothing keeps the status' own verdict
+    (None, False, False),
+    ("not_found", False, False),
+])
+def test_a_declared_outcome_takes_its_retryable_from_the_table(failure, answered, retryable):
+    assert retry_module.outcome_retryable(failure, answered) is retryable

@@ -23,6 +23,7 @@ from typing import Any
 
 from connector.errors import ActionError
 from connector.hookspecs import hookimpl
+from connector.http.retry import inherited
 from connector.plugin_state import PerConnector
 
 
@@ -83,7 +84,7 @@ def _balance(action: Any, floor: float, context: Any) -> float:
             "policy_denied",
             f"{action.id} refused: min_balance_usd {floor:g} USD is set but the balance could not be read "
             f"({failure.get('type')}: {out.get('error')}); nothing was sent",
-            retryable=bool(failure.get("retryable")),
+            retryable=inherited(failure),
             detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None, "balance_failure": failure},
         )
     amount = _amount(balance)
