@@ -5,8 +5,10 @@ self-signed certificate) and prints one JSON line with their URLs and the certif
 Then it answers JSON commands, one per line on stdin, with one JSON line on stdout:
 
     {"op": "set_model", "app_id": ..., "queue_seconds": ..., "run_seconds": ...}
-    {"op": "log_clear"}                      forget the requests seen so far
-    {"op": "log_count"}                      -> {"count": N}  requests seen since (both emulators)
+    {"op": "log_clear"}                      forget the requests and connections seen so far
+    {"op": "log_count"}                      -> {"count": N, "requests": [...], "connections": [...]}:
+                                                requests seen since (both emulators), and when
+                                                each connection since was accepted (jobs' clock)
     {"op": "job", "request_id": ...}         -> {"status", "end_at"}: when the job completes(d),
                                                 on the system-wide time.monotonic() clock
     {"op": "stop"}                           (end of stdin stops too)
@@ -40,10 +42,12 @@ def main() -> int:
             elif op == "log_clear":
                 for emu in emulators:
                     emu.requests_log.clear()
+                    emu.connections_log.clear()
                 answer = {"ok": True}
             elif op == "log_count":
                 answer = {"count": sum(len(emu.requests_log) for emu in emulators), "requests": [
-                    f"{method} {target}" for emu in emulators for method, target, _ in emu.requests_log][:200]}
+                    f"{method} {target}" for emu in emulators for method, target, _ in emu.requests_log][:200],
+                    "connections": [at for emu in emulators for at in emu.connections_log]}
             elif op == "job":
                 job = next((j for emu in emulators if (j := emu.job(cmd["request_id"])) is not None), None)
                 if job is None:

@@ -6,10 +6,13 @@ problems included), 2 for a usage error of the command line itself.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 # Kept here (not imported from connector.agents.groups) so building the parser imports nothing.
 GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: queue, models, platform, "
@@ -20,11 +23,17 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_usage(sys.stderr)
-        return 2
+    from connector.cli_fast import parse_run
+
+    plain_run = parse_run(sys.argv[1:] if argv is None else argv)
+    if plain_run is not None:  # the common `run` line: no parser to build (start-up time)
+        args: Any = SimpleNamespace(**plain_run, func=cmd_run)
+    else:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_usage(sys.stderr)
+            return 2
     if args.verbose:
         from connector import cli_logging  # only when asked: a plain run starts faster
 
@@ -45,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from connector import cli_emulator, cli_help
 
     parser = argparse.ArgumentParser(prog="fal-connector", description=cli_help.DESCRIPTION,

@@ -11,27 +11,26 @@ can print it and validation needs no registry.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
 import json
-import os
-import sys
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from connector import manifest_cache
 from connector.models import Action, ActionSpec, Handler
 from connector.operation import DeclaredHandler, Operation, OperationError, compile_operation
 from connector.schema_check import SchemaValidator
-from connector.schema_refs import ManifestError, bundle, load_schema_file
+from connector.schema_refs import ManifestError, bundle, load_schema_file, self_contained
 from connector.schema_refs import package_file as _package_file
 
 
-def spec_from_entry(entry: dict[str, Any], where: str) -> ActionSpec:
-    """An ``ActionSpec`` from a manifest-style entry; schemas may be file names or inline dicts."""
+def spec_from_entry(entry: dict[str, Any], where: str, bundled: Mapping[str, Any] | None = None) -> ActionSpec:
+    """An ``ActionSpec`` from a manifest-style entry; schemas may be file names or inline dicts.
+    ``bundled``: the entry's schemas, already loaded and made self-contained (kept between starts)."""
     values = dict(entry)
     for key in ("input_schema", "output_schema"):
+        if bundled is not None:
+            values[key] = self_contained(bundled[key])
+            continue
         schema = values.get(key)
         shipped = isinstance(schema, str)
         if shipped:
@@ -106,15 +105,21 @@ def manifest_operation(action_id: str, part: str | None = None) -> Operation:
 def _load() -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
     source = _package_file("manifest.yaml")
     raw = source.read_bytes()
-    document = _read_cached(source, raw)
-    if document is None:
-        document = _parse_yaml(raw.decode("utf-8"))
-        _write_cached(source, raw, document)
-    return parse_manifest_operations(document)
+    kept = manifest_cache.read(source, raw)
+    if kept is not None:
+        try:
+            return parse_manifest_operations(kept["document"], bundled=kept["bundled"])
+        except (ManifestError, KeyError, TypeError):
+            pass  # a kept copy that does not fit this code: load from the files
+    document = _parse_yaml(raw.decode("utf-8"))
+    loaded = parse_manifest_operations(document)
+    manifest_cache.write(source, raw, document, {spec.id: {"input_schema": spec.input_schema, "output_schema": spec.output_schema}
+                                                 for spec in loaded[0]})
+    return loaded
 
 
 def _parse_yaml(text: str) -> Any:
-    import yaml  # here: importing PyYAML costs more than reading its cached result
+    import yaml  # here: importing PyYAML costs more than reading the kept result
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -123,61 +128,20 @@ def _parse_yaml(text: str) -> Any:
         raise ManifestError(f"manifest.yaml is not valid YAML: {exc}") from None
 
 
-# The parsed manifest.yaml is kept as JSON beside the package's bytecode (``__pycache__``, or
-# under ``sys.pycache_prefix``), keyed by a digest of the YAML text, and written only where
-# Python itself would write bytecode: like a .pyc, a stale or missing one costs nothing but time.
-
-
-def _cache_path(source: Any, raw: bytes) -> Path | None:
-    if not isinstance(source, Path):
-        return None  # a zipped package: no cache
-    try:
-        pyc = Path(importlib.util.cache_from_source(str(source)))
-    except (NotImplementedError, ValueError):
-        return None
-    digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-    return pyc.with_name(f"manifest.yaml.{digest}.json")
-
-
-def _read_cached(source: Any, raw: bytes) -> Any:
-    path = _cache_path(source, raw)
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_cached(source: Any, raw: bytes, document: Any) -> None:
-    path = _cache_path(source, raw)
-    if path is None or sys.dont_write_bytecode:
-        return
-    try:
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-        if json.loads(text) != document:
-            return  # YAML that JSON cannot carry (dates, non-string keys): parse it every time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except (OSError, TypeError, ValueError):
-        pass
-
-
 def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[ActionSpec, ...]:
     return parse_manifest_operations(document, source)[0]
 
 
-def parse_manifest_operations(document: Any, source: str = "manifest.yaml") -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
-    """The specs of a manifest document and each action's declared ``Operation``, all checked."""
-    validate_entries(document, source)
-    specs = tuple(spec_from_entry(entry, f"{source}: action {entry['id']!r}") for entry in document["actions"])
+def parse_manifest_operations(
+    document: Any, source: str = "manifest.yaml", *, bundled: Mapping[str, Any] | None = None
+) -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
+    """The specs of a manifest document and each action's declared ``Operation``, all checked.
+    ``bundled`` (action id -> its bundled schemas): kept from a start that validated this very
+    document with this very code, so neither is done again."""
+    if bundled is None:
+        validate_entries(document, source)
+    specs = tuple(spec_from_entry(entry, f"{source}: action {entry['id']!r}", None if bundled is None else bundled[entry["id"]])
+                  for entry in document["actions"])
     seen: dict[str, str] = {}
     for spec in specs:
         for name in (spec.id, *spec.aliases):

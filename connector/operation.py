@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import string
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -204,6 +203,8 @@ class Operation:
             ctx.require_key()
         sent = self.header_values(inputs)
         if self.idempotency_key:
+            import uuid  # here: it imports `platform`, a noticeable part of a status call's start-up
+
             # A new key per request; its retries (inside ctx.request) all carry this one.
             sent["Idempotency-Key"] = str(uuid.uuid4())
         sent.update(headers or {})

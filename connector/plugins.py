@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from connector import hookspecs
+from connector.entry_point_index import has_entry_points
 
 ENTRY_POINT_GROUP = "fal_connector"
 DEFAULT_PLUGINS = (
@@ -67,7 +68,7 @@ def get_plugin_manager(plugins: Iterable[Any] = (), *, load_entry_points: bool =
     Raises ``pluggy.PluginValidationError`` for a hook implementation that matches no hook."""
     pm = PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
-    if load_entry_points:
+    if load_entry_points and has_entry_points(ENTRY_POINT_GROUP):  # nearly always none: known without a scan
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in plugins:
         pm.register(plugin)

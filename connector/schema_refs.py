@@ -44,8 +44,26 @@ def load_schema_file(name: str) -> dict[str, Any]:
     return schema
 
 
+# Schemas known to be self-contained: bundle()'s own results, and the manifest's kept ones.
+# Bundling one again would only copy it, so it is given back as it is (a schema is never changed
+# once made: an Action shares it with the manifest's spec). The map holds each schema, so its id
+# cannot be reused while it is listed.
+_SELF_CONTAINED: dict[int, dict[str, Any]] = {}
+
+
+def self_contained(schema: dict[str, Any]) -> dict[str, Any]:
+    """Mark ``schema`` (already bundled) as self-contained; returns it."""
+    if len(_SELF_CONTAINED) >= 4096:
+        _SELF_CONTAINED.clear()  # bundling again costs only time
+    _SELF_CONTAINED[id(schema)] = schema
+    return schema
+
+
 def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
-    """A copy of ``schema`` with every ``common.json#/$defs/X`` reference made local."""
+    """A copy of ``schema`` with every ``common.json#/$defs/X`` reference made local (a schema
+    that is self-contained already comes back as it is)."""
+    if _SELF_CONTAINED.get(id(schema)) is schema:
+        return schema
     common_defs = load_schema_file(COMMON).get("$defs", {})
     out = copy_json(schema)
     defs: dict[str, Any] = out.setdefault("$defs", {})
@@ -75,4 +93,4 @@ def bundle(schema: dict[str, Any], where: str = "schema") -> dict[str, Any]:
     if not defs:
         del out["$defs"]
     out.pop("$id", None)  # self-contained now; its old base URI would mislead resolvers
-    return cast(dict[str, Any], out)
+    return self_contained(cast(dict[str, Any], out))

@@ -27,11 +27,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # Checking and compiling: input checks, fal's shapes (app ids, statuses, webhook signatures),
     # the manifest loader and the declared operations it compiles.
     ("validation", ("connector.validation", "connector.fal", "connector.webhooks", "connector.manifest",
-                    "connector.operation", "connector.operation_transforms")),
+                    "connector.manifest_cache", "connector.operation", "connector.operation_transforms")),
     # Sending requests: session, retries, deadlines, SSE, following a job.
     ("http", ("connector.http", "connector.fal.follow")),
     # Running one action: hooks, the plugin manager, the context handlers get, the Connector.
-    ("runtime", ("connector.hookspecs", "connector.plugins", "connector.plugin_state", "connector.context",
+    ("runtime", ("connector.hookspecs", "connector.plugins", "connector.entry_point_index", "connector.plugin_state", "connector.context",
                  "connector.runner", "connector.status_stream", "connector.inflight", "connector.interrupt")),
     # The built-in actions and policies, registered like any third-party plugin.
     ("plugins", ("connector.default_plugins",)),

@@ -200,18 +200,21 @@ def test_non_finite_and_bool_inputs_are_read_as_pydantic_did():
 
 
 def test_the_parsed_manifest_is_cached_like_bytecode(monkeypatch, tmp_path):
-    from connector import manifest
+    from connector import manifest, manifest_cache
 
     monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path))
     source = manifest._package_file("manifest.yaml")
     raw = source.read_bytes()
     document = manifest._parse_yaml(raw.decode("utf-8"))
+    bundled = {spec.id: {"input_schema": spec.input_schema, "output_schema": spec.output_schema} for spec in manifest.load_manifest()}
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    manifest._write_cached(source, raw, document)
-    assert manifest._read_cached(source, raw) is None  # where Python writes no bytecode, neither do we
+    manifest_cache.write(source, raw, document, bundled)
+    assert manifest_cache.read(source, raw) is None  # where Python writes no bytecode, neither do we
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    manifest._write_cached(source, raw, document)
-    assert manifest._read_cached(source, raw) == document
-    assert [p.name for p in tmp_path.rglob("manifest.yaml.*.json")] and not list(tmp_path.rglob("*.tmp"))
-    assert manifest._read_cached(source, raw + b"\n# edited\n") is None  # another text, another key
-    assert manifest.parse_manifest(manifest._read_cached(source, raw)) == manifest.load_manifest()
+    manifest_cache.write(source, raw, document, bundled)
+    assert manifest_cache.read(source, raw) == {"document": document, "bundled": bundled}
+    assert [p.name for p in tmp_path.rglob("manifest.*.json")] and not list(tmp_path.rglob("*.tmp"))
+    assert manifest_cache.read(source, raw + b"\n# edited\n") is None  # another text, another key
+    kept = manifest_cache.read(source, raw)
+    assert manifest.parse_manifest(kept["document"]) == manifest.load_manifest()
+    assert manifest.parse_manifest_operations(kept["document"], bundled=kept["bundled"])[0] == manifest.load_manifest()

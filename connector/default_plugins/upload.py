@@ -16,7 +16,6 @@ import mimetypes
 import os
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -175,6 +174,8 @@ def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> lis
         if not etag:
             raise ActionError("invalid_response", f"multipart upload: part {number} was stored without an ETag", status_code=response.status_code)
         return {"partNumber": number, "etag": etag}
+
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait  # here: only an upload needs it (start-up time)
 
     parts: list[dict[str, Any]] = []
     running: set[Future[dict[str, Any]]] = set()

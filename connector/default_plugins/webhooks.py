@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import InvalidInputError
-from connector.fal.webhook import JwksCache, jwks_source, verify_delivery
 from connector.fal.webhook_wire import TOLERANCE_SECONDS
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions, manifest_operation
@@ -18,7 +17,17 @@ from connector.models import Action
 from connector.operation import perform
 from connector.plugin_state import PerConnector
 
-_JWKS = PerConnector(JwksCache)  # this plugin's cached key set, one per Connector
+if TYPE_CHECKING:
+    from connector.fal.webhook import JwksCache
+
+
+def _jwks_cache() -> JwksCache:
+    from connector.fal.webhook import JwksCache  # here: only a verification needs it (start-up time)
+
+    return JwksCache()
+
+
+_JWKS = PerConnector(_jwks_cache)  # this plugin's cached key set, one per Connector
 
 
 def fetch_jwks(ctx: Any) -> dict[str, Any]:
@@ -34,6 +43,8 @@ def verify_webhook(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
             raise InvalidInputError("body_base64", "is not valid base64") from None
     else:
         body = inputs["body"].encode("utf-8")
+    from connector.fal.webhook import jwks_source, verify_delivery
+
     keys = jwks_source(inputs.get("jwks"), _JWKS.get(ctx), lambda: fetch_jwks(ctx))
     delivery = verify_delivery(inputs["headers"], body, keys, tolerance=float(inputs.get("tolerance_seconds", TOLERANCE_SECONDS)))
     return {"valid": True, **delivery.as_dict()}

@@ -45,6 +45,9 @@ class Emulator:
         self.user_id = user_id
         self.faults = Faults()
         self.requests_log: collections.deque[tuple[str, str, dict[str, str]]] = collections.deque(maxlen=log_size)
+        # When each connection was accepted (the jobs' clock): a client that reuses its pooled
+        # connections opens few, and none after the moment it is waiting for.
+        self.connections_log: collections.deque[float] = collections.deque(maxlen=log_size)
         self.cert_file: str | None = None
         self._url: str | None = None
         self._stopping = threading.Event()

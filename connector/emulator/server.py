@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from .auth import platform_error
 from .faults import BODY_ACTIONS, FaultRule
+from .jobs import clock
 from .outputs import PaddedBody
 from .routes import Route, resolve
 from .slow import SLOW_BODY_ACTIONS, drip_headers, slow_body
@@ -304,6 +305,7 @@ class Server(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()
+        self.emulator.connections_log.append(clock())
         if self.ssl_context is not None:
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr

@@ -100,16 +100,21 @@ def _stream_once(ctx: Any, stream: Operation, inputs: dict[str, Any], deadline_a
     try:
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             return True  # fal will not stream this: poll at once instead of reopening
+        # The result fetch that follows COMPLETED must not wait for a new connection's handshakes.
+        spare = ctx.http.spare_connection(str(response.url))
+        spare.ensure()
         # The exchange stays armed with deadline_at while the stream is read: it cuts the socket then.
         events = iter_sse(response, max_bytes=ctx.config.max_response_bytes)
         for item in events:
             if ctx.cancelled.is_set():
                 break
             if item is KEEPALIVE:
+                spare.ensure()  # replaced if the server dropped it while idle
                 continue  # keep-alive comments are not progress
             _record(ctx, item, logs, progress)
             if progress.completed:
                 return True
+            spare.ensure()
     except _BROKEN:
         pass  # dropped or stalled: reopen (or poll) below, within the deadline
     finally:

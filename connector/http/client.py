@@ -19,6 +19,7 @@ from connector.config import Config
 from connector.http import retrying
 from connector.http.body import BufferedResponse, write_body
 from connector.http.retry import RetryPolicy
+from connector.http.spare import SpareConnection
 from connector.http.statuses import describe_status, error_detail, json_body
 from connector.http.transport import POOL_SIZE, FailedAttempt, Request, Transport
 
@@ -45,6 +46,10 @@ class HttpClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def spare_connection(self, url: str) -> SpareConnection:
+        """A spare connection to ``url``'s origin, for the call after a long streamed answer."""
+        return self.transport.spare_connection(url)
 
     def send(
         self,

@@ -28,6 +28,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from connector.http.spare import LiveFirstQueue
+
 _lock = threading.Lock()  # guards every exchange <-> connection link
 _local = threading.local()
 
@@ -185,6 +187,7 @@ class _TrackedHTTPSConnection(_Tracked, HTTPSConnection):
 
 class _TrackedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _TrackedHTTPConnection
+    QueueCls = LiveFirstQueue
 
     def _put_conn(self, conn: Any) -> None:
         _detach(conn)
@@ -193,6 +196,7 @@ class _TrackedHTTPPool(HTTPConnectionPool):
 
 class _TrackedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _TrackedHTTPSConnection
+    QueueCls = LiveFirstQueue
 
     def _put_conn(self, conn: Any) -> None:
         _detach(conn)

@@ -39,6 +39,7 @@ from connector.http import deadline
 from connector.http.body import CHUNK, BodyTooBig, BufferedResponse, capped
 from connector.http.diagnose import diagnose
 from connector.http.retry import TOO_BIG, RetryPolicy, Verdict, classify_exception, classify_status, connection_never_opened, cut_off
+from connector.http.spare import SpareConnection
 from connector.http.statuses import status_error
 from connector.redaction import Redactor
 
@@ -101,6 +102,20 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+    def spare_connection(self, url: str) -> SpareConnection:
+        """A spare connection to ``url``'s origin, for the call after a long streamed answer
+        (none through a proxy, or with an adapter mounted from outside: their pools are not ours)."""
+        adapter = self.session.get_adapter(url)
+        pool = None
+        if isinstance(adapter, deadline.DeadlineAdapter) and not self._proxies_for(url):
+            target = requests.PreparedRequest()
+            target.url = url
+            try:
+                pool = adapter.get_connection_with_tls_context(target, self._verify(), None, self.session.cert)
+            except (ValueError, OSError):  # e.g. a CA bundle path that does not exist: the call reports it
+                pool = None
+        return SpareConnection(pool, self.config.connect_timeout)
 
     def send_once(self, request: Request, policy: RetryPolicy, deadline_at: float) -> requests.Response:
         """One attempt: a 2xx response (its body read, unless streamed) or ``FailedAttempt``."""

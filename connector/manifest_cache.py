@@ -1,0 +1,90 @@
+"""The built-in manifest as it was last loaded and checked, kept between starts.
+
+Loading the manifest means parsing the YAML, validating it against ``manifest.schema.json`` and
+making every action's schemas self-contained: together more than the rest of a status call's
+start-up. Their result depends only on ``manifest.yaml``, the schema files and the code that does
+the work, so it is kept beside the package's bytecode (``__pycache__``, or under
+``sys.pycache_prefix``) as JSON: the parsed document and each action's bundled schemas. A start
+whose files and code are unchanged reads it instead of doing the work again.
+
+The key is a digest of the manifest's bytes, plus the size and modification time of every schema
+file and of the modules that load them (as Python keys bytecode to its source): changing any of
+them makes the kept copy miss, and it is rebuilt from the files. Like bytecode, it is written only
+where Python writes bytecode, and a stale or missing copy costs nothing but time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+# The modules whose code turns the files into the kept result.
+_CODE = ("manifest.py", "schema_refs.py", "schema_walk.py", "schema_check.py", "models.py")
+
+
+def read(source: Any, raw: bytes) -> dict[str, Any] | None:
+    """The kept ``{"document", "bundled"}`` for this manifest, or None."""
+    path = _path(source, raw)
+    if path is None:
+        return None
+    try:
+        kept = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or not isinstance(kept.get("bundled"), dict) or "document" not in kept:
+        return None
+    return kept
+
+
+def write(source: Any, raw: bytes, document: Any, bundled: dict[str, Any]) -> None:
+    """Keep the checked ``document`` and its actions' ``bundled`` schemas (id -> {input_schema,
+    output_schema}). Not kept when JSON cannot carry the document (YAML dates, non-string keys)."""
+    path = _path(source, raw)
+    if path is None or sys.dont_write_bytecode:
+        return
+    try:
+        kept = {"document": document, "bundled": bundled}
+        text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if json.loads(text) != kept:
+            return
+        import tempfile
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("manifest.*.json"):  # earlier versions: only the current one is of use
+            if old != path:
+                old.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+def _path(source: Any, raw: bytes) -> Path | None:
+    if not isinstance(source, Path):
+        return None  # a zipped package: nothing kept
+    try:
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+    except (NotImplementedError, ValueError):
+        return None
+    digest = hashlib.blake2b(raw, digest_size=16)
+    package = source.parent
+    try:
+        schemas = sorted(os.scandir(package / "schemas"), key=lambda entry: entry.name)
+        stamps = [(entry.name, entry.stat()) for entry in schemas]
+        stamps += [(name, os.stat(package / name)) for name in _CODE if (package / name).exists()]
+    except OSError:
+        return None
+    for name, stat in stamps:
+        digest.update(f"\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return pyc.with_name(f"manifest.{digest.hexdigest()[:24]}.json")
