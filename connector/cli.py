@@ -22,13 +22,14 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    _config.cache_clear()  # each command reads the environment as it is now
     if not getattr(args, "command", None):
         parser.print_usage(sys.stderr)
         return 2
     if args.verbose:
         from connector import cli_logging  # only when asked: a plain run starts faster
 
-        cli_logging.configure(args.verbose)
+        cli_logging.configure(args.verbose, _config)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -115,10 +116,18 @@ def _failure(type_: str, message: str) -> dict[str, Any]:
     return {"success": False, "error": message, "failure": error.failure()}
 
 
+@functools.cache
+def _config() -> Any:
+    """The settings, read once per command (``-v`` takes the key to mask from them too)."""
+    from connector.config import Config
+
+    return Config.load()
+
+
 def _connector() -> Any:
     from connector import Connector
 
-    return Connector()
+    return Connector(config=_config())
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -252,7 +261,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from connector.agents.mcp_server import main as mcp_main
 
-    return mcp_main(args)
+    return mcp_main(args, load_config=_config)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

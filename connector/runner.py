@@ -46,9 +46,12 @@ class Connector:
         plugins: Iterable[Any] = (),
         load_entry_points: bool = True,
         environ: dict[str, str] | None = None,
+        config: Config | None = None,
         **options: Any,
     ) -> None:
-        self.config = Config.load(
+        # ``config``: settings loaded already (the CLI loads them once for its logging and its
+        # Connector); otherwise they are read from the environment and the keywords.
+        self.config = config if config is not None else Config.load(
             environ,
             api_key=api_key,
             queue_url=queue_url,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from connector.agents.groups import in_groups, selected_groups
@@ -125,7 +125,7 @@ async def serve_stdio(connector: Any, *, text: str = "summary", groups: Collecti
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def main(args: argparse.Namespace | None = None) -> int:
+def main(args: argparse.Namespace | None = None, load_config: Callable[[], Any] | None = None) -> int:
     """``fal-connector mcp``: serve until stdin closes. Diagnostics go to stderr only."""
     text = getattr(args, "text", "summary") if args is not None else "summary"
     try:
@@ -139,7 +139,7 @@ def main(args: argparse.Namespace | None = None) -> int:
     from connector.runner import Connector
 
     try:
-        connector = Connector()
+        connector = Connector(config=load_config() if load_config is not None else None)
     except ConfigError as exc:
         sys.stderr.write(f"fal-connector mcp: {exc}\n")
         return 1
