@@ -210,16 +210,16 @@ def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> int:
 def _config_failure(action: str, message: str) -> dict[str, Any]:
     """The output of ``run`` when the settings are unusable (so there is no Connector): a
     built-in action's fields at their defaults, so it still fits that action's output schema."""
+    from connector.errors import ActionError
     from connector.manifest import load_manifest
-    from connector.models import output_defaults
+    from connector.models import failure_output, output_defaults
 
     fields: dict[str, Any] = {}
     for spec in load_manifest():
         if action == spec.id or action in spec.aliases:
             fields = output_defaults(spec.output_schema)
-    output = {**fields, **_failure("invalid_input", message)}
-    output["failure"]["detail"] = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
-    return output
+    detail = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
+    return failure_output(fields, ActionError("invalid_input", message, detail=detail))
 
 
 def _read_input(raw: str | None) -> Any:

@@ -366,3 +366,19 @@ def test_verbose_reads_the_settings_once_and_masks_their_key(monkeypatch, capsys
     monkeypatch.setenv("FAL_KEY_SECRET", "ksecret")
     monkeypatch.setenv("FAL_CONNECTOR_TIMEOUT", "abc")
     assert "ksecret" not in cli_logging._redactor(Config.load)("kid:ksecret")
+
+
+def test_a_bad_setting_gives_run_the_output_every_failure_has(monkeypatch, capsys):
+    from connector import Connector, cli
+    from connector.errors import ActionError
+
+    value = "9" * 3000 + "x"  # the message repeats the value: cut to one output's error length, as every output's is
+    monkeypatch.setenv("FAL_CONNECTOR_TIMEOUT", value)
+    assert cli.main(["run", "GetRequestStatus", "--input", "{}"]) == 1  # an alias: the action's own fields
+    out = json.loads(capsys.readouterr().out)
+    message = f"invalid configuration: timeout (env FAL_CONNECTOR_TIMEOUT): expected a number, got '{value}'"
+    detail = [{"field": "configuration", "message": message, "expected": None}]
+    monkeypatch.delenv("FAL_CONNECTOR_TIMEOUT")
+    expected = Connector(api_key="k", load_entry_points=False).failed(
+        "get_request_status", ActionError("invalid_input", message, detail=detail))
+    assert out == expected and len(out["error"]) == 2000 and "status" in out
