@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,17 @@ def make_tasks(redis_url: str, fal_emulator: Any) -> Iterator[Any]:
     gc.collect()  # results unsubscribe from Redis when collected: while it still runs
     for tasks in made:
         tasks.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Any:
+    """A Celery worker sets up logging for the whole process (root level ERROR, a stderr
+    handler): put it back, so the tests after these see logging as pytest set it."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 def worker(tasks: FalTasks, **options: Any) -> Any:

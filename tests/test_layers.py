@@ -95,8 +95,8 @@ def _known(name: str) -> str | None:
 
 
 def _type_checking_block(node: ast.AST) -> bool:
-    test = getattr(node, "test", None)
-    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(test) if test is not None else False
+    """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:`` (its ``else`` branch does run)."""
+    return isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 def imports_of(module: str) -> list[Import]:
@@ -110,7 +110,12 @@ def imports_of(module: str) -> list[Import]:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 inner = "function" if where == "top" else where
             elif _type_checking_block(child):
-                inner = "TYPE_CHECKING"
+                assert isinstance(child, ast.If)
+                for statement in child.body:
+                    visit(ast.Module(body=[statement], type_ignores=[]), "TYPE_CHECKING")
+                for statement in child.orelse:
+                    visit(ast.Module(body=[statement], type_ignores=[]), where)
+                continue
             if isinstance(child, ast.Import):
                 for alias in child.names:
                     add(alias.name, set(), where, child.lineno)

@@ -181,3 +181,31 @@ def test_receiver_refuses_a_url_without_target_and_a_bad_signature(fal_emulator)
     status, answer = asyncio.run(complete_from_webhook(None, forged, body, "workflow_id=wf&activity_id=1",  # type: ignore[arg-type]
                                                        jwks=fal_emulator.jwks()))
     assert status == 401 and answer["error"].startswith("signature invalid")
+
+
+def call_app(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    chunks = [{"type": "http.request", "body": body[i:i + 4], "more_body": i + 4 < len(body)} for i in range(0, len(body), 4)] or \
+        [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "query_string": b"", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def test_receiver_app_answers_wrong_path_method_and_oversized_body():
+    from connector.integrations.temporal import webhook_app
+
+    app = webhook_app(None, path="/hooks", max_body_bytes=10)  # type: ignore[arg-type]
+    assert call_app(app, "POST", "/elsewhere")[0] == 404
+    assert call_app(app, "GET", "/hooks")[0] == 405
+    status, answer = call_app(app, "POST", "/hooks", b"x" * 11)
+    assert status == 413 and "10 bytes" in answer["error"]
+    status, answer = call_app(app, "POST", "/hooks", b"{}")  # no target in the query: refused before anything
+    assert status == 400

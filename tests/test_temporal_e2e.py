@@ -21,7 +21,7 @@ pytest.importorskip("temporalio")
 import requests
 from suite_helpers import subprocess_env
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from connector.integrations.temporal import FalJobWorkflow, run_jobs, start_dev_server
@@ -143,13 +143,15 @@ def test_a_job_past_its_deadline_is_cancelled_at_fal(fal_emulator, fal_connector
 
 
 def test_200_jobs_in_flight_complete_through_8_activity_slots(fal_emulator, fal_connector):
-    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=1.0)
+    # 3 s jobs: even a slow machine starts well over 8 of them within one job's run.
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=3.0)
     finished: list[int] = []
 
     async def scenario() -> list[dict[str, Any]]:
         async with dev_server() as env, fal_worker(env.client, "many", connector=fal_connector, max_concurrent_activities=8):
-            return await run_jobs(env.client, [{"app_id": ECHO, "data": {"i": i}} for i in range(200)],
-                                  task_queue="many", max_in_flight=200, on_done=lambda i, _: finished.append(i))
+            jobs = [{"app_id": ECHO, "data": {"i": i}, "webhook_wait": 120} for i in range(200)]
+            return await asyncio.wait_for(run_jobs(env.client, jobs, task_queue="many", max_in_flight=200,
+                                                   on_done=lambda i, _: finished.append(i)), 240)
 
     outputs = asyncio.run(scenario())
     assert [o["success"] for o in outputs] == [True] * 200, [o for o in outputs if not o["success"]][:3]
@@ -173,3 +175,69 @@ def test_demo_runs_20_jobs_through_temporal_and_prints_their_progress():
     assert sorted(int(line.split("job")[1].split()[0]) for line in progress) == list(range(20))
     assert "20/20 jobs done" in proc.stdout and "20 webhooks completed them" in proc.stdout
     assert "Temporal Server:" not in proc.stdout  # the dev server's banner is kept out of the demo
+
+
+def test_a_webhook_without_payload_is_fetched_and_a_failed_job_fails_typed(fal_emulator, fal_connector):
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=1.0)
+
+    async def scenario() -> tuple[dict[str, Any], BaseException]:
+        async with dev_server() as env, fal_worker(env.client, "q", connector=fal_connector) as worker:
+            handle = await start(env.client, {"app_id": ECHO, "data": {"n": 4}, "webhook_wait": 60}, "q")
+            request_id = await until(lambda: pending_request_id(env.client, handle.id))
+            # fal's delivery when the output could not be sent: OK, payload null, payload_error.
+            body = json.dumps({"request_id": request_id, "status": "OK", "payload": None,
+                               "payload_error": "Response payload is not JSON serializable."}).encode()
+            (job,) = fal_emulator.jobs
+            answer = await asyncio.to_thread(requests.post, job.webhook_url, data=body,
+                                             headers=fal_emulator.sign_webhook(body, request_id), timeout=10)
+            assert answer.status_code == 200 and answer.json() == {"status": "completed"}
+            done = dict(await handle.result())
+            failing = await start(env.client, {"app_id": "fal-ai/always-fails", "data": {}}, "q")
+            with pytest.raises(WorkflowFailureError) as caught:
+                await asyncio.wait_for(failing.result(), 60)
+            assert worker.webhook_url
+            return done, caught.value.cause
+
+    done, cause = asyncio.run(scenario())
+    assert done["data"] == {"echo": {"n": 4}}  # fetched from fal once the job completed
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)  # the activity's error
+    err = cause.cause
+    assert err.type == "model_error" and err.non_retryable and "Invalid status code: 422" in err.message
+    assert len(fal_emulator.jobs) == 2
+
+
+def test_cancelling_the_workflow_cancels_the_job_at_fal(fal_emulator, fal_connector):
+    fal_emulator.set_model("fal-ai/slow", queue_seconds=0, run_seconds=60)
+
+    async def scenario() -> tuple[dict[str, str] | None, BaseException]:
+        async with dev_server() as env, fal_worker(env.client, "q", connector=fal_connector):
+            handle = await start(env.client, {"app_id": "fal-ai/slow", "data": {"n": 5}}, "q")
+            ids = await until(lambda: handle.query(FalJobWorkflow.fal_request))
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError) as caught:
+                await asyncio.wait_for(handle.result(), 60)
+            return ids, caught.value.cause
+
+    ids, cause = asyncio.run(scenario())
+    (job,) = fal_emulator.jobs
+    assert ids == {"app_id": "fal-ai/slow", "request_id": job.request_id}
+    assert type(cause).__name__ == "CancelledError"
+    assert job.cancel_requested_at is not None  # fal was told before the workflow ended
+
+
+def test_without_webhooks_a_worker_polls_with_heartbeats(fal_emulator, fal_connector):
+    fal_emulator.set_model(ECHO, queue_seconds=0, run_seconds=0.5)
+
+    async def scenario() -> dict[str, Any]:
+        async with dev_server() as env, fal_worker(env.client, "poll", connector=fal_connector, webhooks=False,
+                                                   poll_interval=0.1) as worker:
+            assert worker.webhook_url is None
+            job = {"app_id": ECHO, "data": {"n": 6}, "heartbeat_timeout": 5}
+            handle = await start(env.client, job, "poll")
+            return dict(await asyncio.wait_for(handle.result(), 60))
+
+    done = asyncio.run(scenario())
+    assert done["data"] == {"echo": {"n": 6}}
+    (job,) = fal_emulator.jobs
+    assert job.webhook_url is None and fal_emulator.webhook_deliveries == []
+    assert status_polls(fal_emulator)

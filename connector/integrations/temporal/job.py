@@ -15,14 +15,17 @@ previous attempt recorded that nothing was sent.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .activities import NOT_SENT, action_activities, failure_error, outcome_unknown
-from .workflow import FAL_JOB
+from .activities import action_activities, run_action
+from .workflow import FAL_JOB, SUBMITTED_SIGNAL, WORKFLOW_NAME
+
+log = logging.getLogger("connector.integrations.temporal")
 
 
 def job_failed(request_id: str, error: str | None, error_type: str | None, body: Any = None) -> ApplicationError:
@@ -65,18 +68,14 @@ class FalActivities:
         last = info.heartbeat_details[-1] if info.heartbeat_details else None
         if isinstance(last, dict) and last.get("request_id"):
             return await self._follow(str(last["app_id"]), str(last["request_id"]))
-        if info.attempt > 1 and last != NOT_SENT:
-            raise outcome_unknown("fal_job submit")
         submit = dict(job)
         if self.webhook_url:
             submit["webhook_url"] = webhook_target(self.webhook_url, info)
-        out = await self._run("add_request_to_queue", submit)
-        if not out["success"]:
-            if (out.get("failure") or {}).get("retryable"):
-                activity.heartbeat(NOT_SENT)
-            raise failure_error(out)
+        # Billable: refused on a retry unless the last attempt recorded that nothing was sent.
+        out = await run_action(self.connector, "add_request_to_queue", submit, once_only=True)
         request_id, app_id = out["request_id"], str(job["app_id"])
         activity.heartbeat({"request_id": request_id, "app_id": app_id, "status": "IN_QUEUE"})
+        await _tell_workflow(info, {"app_id": app_id, "request_id": request_id})
         if self.webhook_url:
             activity.raise_complete_async()
         return await self._follow(app_id, request_id)
@@ -85,20 +84,25 @@ class FalActivities:
         """Poll until COMPLETED (heartbeating each status), then fetch the result."""
         ids = {"app_id": app_id, "request_id": request_id}
         while True:
-            status = await self._run("get_request_status", ids)
-            if not status["success"]:
-                raise failure_error(status)  # retryable ones resume here from the last heartbeat
+            # A retryable failure raises; the retry resumes here, from the last heartbeat.
+            status = await run_action(self.connector, "get_request_status", ids, once_only=False)
             activity.heartbeat({**ids, "status": status["status"]})
             if status["status"] == "COMPLETED":
                 break
             await asyncio.sleep(self.poll_interval)
         if status["job_error"]:
             raise job_failed(request_id, status["job_error"], status["job_error_type"])
-        result = await self._run("get_request_response", ids)
-        if not result["success"]:
-            raise failure_error(result)
+        result = await run_action(self.connector, "get_request_response", ids, once_only=False)
         return {"request_id": request_id, "status": "COMPLETED", "data": result["data"]}
 
-    async def _run(self, action: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = await asyncio.to_thread(self.connector.run, action, inputs)
-        return out
+
+async def _tell_workflow(info: activity.Info, ids: dict[str, str]) -> None:
+    """Signal a ``FalJobWorkflow`` its job's request id, so cancelling it cancels at fal. Best
+    effort: the heartbeat carries the id too (for retries and the deadline)."""
+    if info.workflow_type != WORKFLOW_NAME or not info.workflow_id:
+        return
+    try:
+        handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        await handle.signal(SUBMITTED_SIGNAL, ids)
+    except Exception as exc:  # no client (a test environment), the workflow gone: the heartbeat still has it
+        log.warning("could not signal workflow %s its request id %s: %s", info.workflow_id, ids["request_id"], exc)

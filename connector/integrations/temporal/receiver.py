@@ -33,6 +33,8 @@ from .workflow import FAL_JOB
 
 Reply = tuple[int, dict[str, Any]]
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# How long a delivery waits for its activity's heartbeat (the request id) before answering 503.
+RECORD_WAIT_STEP, RECORD_WAIT_STEPS = 0.1, 50
 
 
 async def complete_from_webhook(
@@ -58,6 +60,11 @@ async def complete_from_webhook(
     run_id = target.get("run_id") or None
     try:
         recorded = await _recorded_request_id(client, workflow_id, run_id, activity_id)
+        for _ in range(RECORD_WAIT_STEPS):  # a fast job's webhook can overtake the heartbeat
+            if recorded != "":
+                break
+            await asyncio.sleep(RECORD_WAIT_STEP)
+            recorded = await _recorded_request_id(client, workflow_id, run_id, activity_id)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return 404, {"error": f"no workflow {workflow_id!r}"}
@@ -148,9 +155,10 @@ class WebhookServer:
     """
 
     def __init__(self, client: Client, *, host: str = "127.0.0.1", port: int = 0, path: str = "/fal/webhook", **verify: Any) -> None:
-        self._socket = socket.create_server((host, port))
+        ipv6 = ":" in host
+        self._socket = socket.create_server((host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET)
         self.host, self.port = host, self._socket.getsockname()[1]
-        self.url = f"http://{host}:{self.port}{path}"
+        self.url = f"http://{f'[{host}]' if ipv6 else host}:{self.port}{path}"
         config = uvicorn.Config(webhook_app(client, path=path, **verify), log_level="warning", lifespan="off",
                                 access_log=False, timeout_graceful_shutdown=2)
         self._server = _Uvicorn(config)
