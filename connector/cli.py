@@ -13,7 +13,7 @@ from typing import Any
 
 # Kept here (not imported from connector.agents.groups) so building the parser imports nothing.
 GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: queue, models, platform, "
-               "account, storage, webhooks (default: every action)")
+               "account, storage, webhooks, or all (default: queue,models)")
 
 # Imports of the connector itself happen inside the commands, so `--help` and usage errors
 # stay fast and a broken environment is reported as data, not a traceback.
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_emulator.add_arguments(p)
     p.set_defaults(func=cmd_emulator)
 
-    p = command("export", "print tool definitions of every action for an agent platform (JSON)")
+    p = command("export", "print tool definitions of the actions for an agent platform (JSON)")
     p.add_argument("--format", choices=("openai", "anthropic", "mcp", "jsonschema"), default="openai",
                    help="openai (strict function tools), anthropic, mcp, or jsonschema (default openai)")
     p.add_argument("--groups", default=None, metavar="G,G",

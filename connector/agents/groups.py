@@ -2,8 +2,10 @@
 
 Every action belongs to one manifest ``group``; ``fal-connector mcp --groups queue,platform`` and
 ``export --groups …`` offer only the actions of those groups, so an agent's tool list (which
-costs context on every turn) holds what the job needs. Without ``--groups`` every action is
-offered, as before groups existed.
+costs context on every turn) holds what the job needs. Without ``--groups`` the commands offer
+the ``queue`` and ``models`` groups (submit, follow, fetch, files, models and prices: what a job
+needs); ``--groups all`` offers every action. In Python, ``tool_specs(format)`` lists every action
+unless given ``groups``.
 
 ``queue``     submit, follow, fetch, cancel, subscribe, run_model, upload_file, download_file
 ``models``    get_models, get_pricing, estimate_pricing
@@ -19,6 +21,7 @@ from collections.abc import Collection
 from typing import Any
 
 GROUPS = ("queue", "models", "platform", "account", "storage", "webhooks")
+DEFAULT_GROUPS = frozenset({"queue", "models"})  # what the mcp and export commands offer without --groups
 
 
 def parse_groups(text: str, known: Collection[str] = GROUPS) -> frozenset[str]:
@@ -39,8 +42,11 @@ def known_groups(connector: Any) -> tuple[str, ...]:
 
 
 def selected_groups(connector: Any, text: str | None) -> frozenset[str] | None:
-    """``--groups`` as given on a command line (None when absent: every action)."""
-    return None if text is None else parse_groups(text, known_groups(connector))
+    """``--groups`` as given on a command line: absent, the default groups; ``all``, None (every
+    action)."""
+    if text is None:
+        return DEFAULT_GROUPS
+    return None if text.strip() == "all" else parse_groups(text, known_groups(connector))
 
 
 def in_groups(action: Any, groups: Collection[str] | None) -> bool:

@@ -28,7 +28,7 @@ def clean_env(monkeypatch):
     ("jsonschema", lambda t: t["id"]),
 ])
 def test_export_prints_json_tools(capsys, fmt, name_of):
-    assert main(["export", "--format", fmt]) == 0
+    assert main(["export", "--format", fmt, "--groups", "all"]) == 0
     captured = capsys.readouterr()
     tools = json.loads(captured.out)
     assert [name_of(t) for t in tools] == MANIFEST_IDS

@@ -58,6 +58,14 @@ def test_export_groups_from_the_command_line():
     assert bad.returncode == 2 and "'nope'" in json.loads(bad.stdout)["error"]
 
 
+def test_the_commands_offer_the_queue_and_models_groups_unless_told_all():
+    default = [t["name"] for t in json.loads(_cli("export", "--format", "mcp").stdout)]
+    assert default == [a for a, g in GROUP_OF.items() if g in ("queue", "models")]
+    assert "verify_webhook" not in default and "delete_request_payloads" not in default
+    every = [t["name"] for t in json.loads(_cli("export", "--format", "mcp", "--groups", "all").stdout)]
+    assert every == list(GROUP_OF)
+
+
 def test_mcp_offers_and_runs_only_its_groups(fal_emulator):
     pytest.importorskip("mcp")
     import anyio

@@ -43,7 +43,7 @@ def server_env(emulator: Any, **extra: str) -> dict[str, str]:
 def with_stdio_server(env: dict[str, str], scenario: Callable[[Client], Awaitable[None]], *, mode: str = "auto", timeout: float = 60) -> None:
     """Run ``scenario(client)`` against ``python -m connector mcp``. ``mode`` "auto" lets the SDK
     pick the newest protocol; "legacy" is the initialize handshake most desktop clients use."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "connector", "mcp"], env=env)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "connector", "mcp", "--groups", "all"], env=env)
 
     async def main() -> None:
         with anyio.fail_after(timeout):
