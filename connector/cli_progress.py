@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from connector.fal.status import log_key
-from connector.progress import progress_message, state_line
+from connector.progress import progress_message
 
 TICK = 0.5  # seconds between redraws of the elapsed-time line
 CLEAR = "\r\x1b[K"  # back to the line start and erase it
@@ -42,11 +42,11 @@ class Seen:
 def event_lines(event: dict[str, Any], seen: Seen) -> list[str]:
     """The lines one event adds (none for a repeated state or an already printed log entry)."""
     prefix = f"[{event['action']}] "
+    message = progress_message(event, terminal=True)
     if event["type"] != "status":
-        message = progress_message(event)
         return [] if message is None else [prefix + message]
     status = event["status"]
-    line = state_line(status)
+    line = str(message)
     lines = [prefix + line] if line != seen.status else []
     seen.status = line
     for entry in status.get("logs") or []:

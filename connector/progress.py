@@ -14,21 +14,22 @@ def state_line(status: dict[str, Any]) -> str:
     return text
 
 
-def progress_message(event: dict[str, Any], *, last_log: bool = True) -> str | None:
+def progress_message(event: dict[str, Any], *, terminal: bool = False) -> str | None:
     """A progress line for an action event, or None for events that are not progress.
 
-    A status line ends with the newest log entry (``last_log``) for readers that see one line
-    per status; ``--follow`` prints each log entry on its own line instead."""
+    ``terminal`` is the ``--follow`` form: there each log entry gets a line of its own, so a
+    status line is the state alone, and the submit reads ``submitted <request_id>``. Otherwise
+    (one notification per event) a status line ends with the newest log entry."""
     kind = event.get("type")
     if kind == "status":
         status = event.get("status") or {}
         text = state_line(status)
         logs = status.get("logs") or []
-        if last_log and logs and isinstance(logs[-1], dict) and logs[-1].get("message"):
+        if not terminal and logs and isinstance(logs[-1], dict) and logs[-1].get("message"):
             text += f": {str(logs[-1]['message'])[:200]}"
         return text
     if kind == "submitted":
-        return f"submitted: request_id {event.get('request_id')}"
+        return f"submitted {event.get('request_id')}" if terminal else f"submitted: request_id {event.get('request_id')}"
     if kind == "retrying":
         from connector.http.retry import retry_message
 

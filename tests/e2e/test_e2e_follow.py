@@ -106,9 +106,10 @@ def test_follow_words_each_event_as_the_mcp_progress_does():
 
     events = [{"type": "submitted", "request_id": "r1"}, {"type": "cancelling", "request_id": "r1"},
               {"type": "upload_fallback", "reason": "HTTP 503"}, {"type": "retrying", "wait": 1.5, "reason": "HTTP 503"}]
-    for event in events:
+    for event in events[1:]:
         assert event_lines({**event, "action": "subscribe"}, Seen()) == [f"[subscribe] {progress_message(event)}"]
-    assert event_lines({"type": "submitted", "action": "subscribe", "request_id": "r1"}, Seen()) == ["[subscribe] submitted: request_id r1"]
+    assert event_lines({**events[0], "action": "subscribe"}, Seen()) == ["[subscribe] submitted r1"]  # the terminal form
+    assert progress_message(events[0]) == "submitted: request_id r1"
     # A status: the state once, then each log entry on its own line (the MCP line carries the newest).
     status = {"type": "status", "action": "subscribe", "status": {"status": "IN_PROGRESS", "logs": [{"message": "step 1"}]}}
     assert event_lines(status, Seen()) == ["[subscribe] IN_PROGRESS", "    log: step 1"]
