@@ -25,6 +25,7 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 def main(argv: list[str] | None = None) -> int:
     from connector.cli_fast import parse_run
 
+    _config.cache_clear()  # each command reads the environment as it is now
     plain_run = parse_run(sys.argv[1:] if argv is None else argv)
     if plain_run is not None:  # the common `run` line: no parser to build (start-up time)
         args: Any = SimpleNamespace(**plain_run, func=cmd_run)
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         from connector import cli_logging  # only when asked: a plain run starts faster
 
-        cli_logging.configure(args.verbose)
+        cli_logging.configure(args.verbose, _config)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -126,10 +127,18 @@ def _failure(type_: str, message: str) -> dict[str, Any]:
     return {"success": False, "error": message, "failure": error.failure()}
 
 
+@functools.cache
+def _config() -> Any:
+    """The settings, read once per command (``-v`` takes the key to mask from them too)."""
+    from connector.config import Config
+
+    return Config.load()
+
+
 def _connector() -> Any:
     from connector import Connector
 
-    return Connector()
+    return Connector(config=_config())
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
@@ -212,16 +221,16 @@ def _run(conn: Any, args: argparse.Namespace, inputs: Any) -> int:
 def _config_failure(action: str, message: str) -> dict[str, Any]:
     """The output of ``run`` when the settings are unusable (so there is no Connector): a
     built-in action's fields at their defaults, so it still fits that action's output schema."""
+    from connector.errors import ActionError
     from connector.manifest import load_manifest
-    from connector.models import output_defaults
+    from connector.models import failure_output, output_defaults
 
     fields: dict[str, Any] = {}
     for spec in load_manifest():
         if action == spec.id or action in spec.aliases:
             fields = output_defaults(spec.output_schema)
-    output = {**fields, **_failure("invalid_input", message)}
-    output["failure"]["detail"] = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
-    return output
+    detail = [{"field": "configuration", "message": message, "expected": None}]  # as every invalid_input
+    return failure_output(fields, ActionError("invalid_input", message, detail=detail))
 
 
 def _read_input(raw: str | None) -> Any:
@@ -263,7 +272,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from connector.agents.mcp_server import main as mcp_main
 
-    return mcp_main(args)
+    return mcp_main(args, load_config=_config)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:

@@ -56,12 +56,12 @@ def render_text(spec: dict[str, Any]) -> str:
 
 
 def _walk(root: dict[str, Any], node: dict[str, Any], prefix: str, out: list[Field], depth: int) -> None:
-    node = _resolve(root, node)
+    node = deref(node, root, MAX_DEPTH)
     required = set(node.get("required") or [])
     for name, sub in (node.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
-        sub = _resolve(root, sub)
+        sub = deref(sub, root, MAX_DEPTH)
         path = prefix + name
         out.append(Field(path, type_name(root, sub), name in required, sub.get("default", NO_DEFAULT),
                          _one_line(sub.get("description"))))
@@ -76,16 +76,16 @@ def _children(root: dict[str, Any], node: dict[str, Any]) -> list[tuple[dict[str
     if node.get("properties"):
         found.append((node, ""))
     items = node.get("items")
-    if isinstance(items, dict) and _resolve(root, items).get("properties"):
+    if isinstance(items, dict) and deref(items, root, MAX_DEPTH).get("properties"):
         found.append((items, "[]"))
     values = node.get("additionalProperties")
-    if isinstance(values, dict) and _resolve(root, values).get("properties"):
+    if isinstance(values, dict) and deref(values, root, MAX_DEPTH).get("properties"):
         found.append((values, ".*"))
     return found
 
 
 def type_name(root: dict[str, Any], node: dict[str, Any]) -> str:
-    node = _resolve(root, node)
+    node = deref(node, root, MAX_DEPTH)
     if "const" in node:
         return json.dumps(node["const"], ensure_ascii=False)
     if "enum" in node:
@@ -110,14 +110,8 @@ def type_name(root: dict[str, Any], node: dict[str, Any]) -> str:
 
 def _typed(root: dict[str, Any], node: dict[str, Any]) -> bool:
     """Whether a oneOf/anyOf branch says what a value is (not just which fields it requires)."""
-    node = _resolve(root, node)
+    node = deref(node, root, MAX_DEPTH)
     return any(key in node for key in ("type", "enum", "const", "oneOf", "anyOf"))
-
-
-def _resolve(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    """``node`` with a local ``$ref`` followed; the node's own keys (a description) win."""
-    resolved: dict[str, Any] = deref(node, root, MAX_DEPTH)
-    return resolved
 
 
 def _one_line(text: Any) -> str:

@@ -10,8 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from connector.redaction import Redactor
+
+if TYPE_CHECKING:
+    from connector.config import Config
 
 FORMAT = "fal-connector %(levelname)s %(name)s: %(message)s"
 
@@ -30,25 +35,28 @@ class _RedactKey(logging.Filter):
         return True
 
 
-def _redactor() -> Redactor:
-    """Masks the configured key; the raw variables' when the configuration is invalid."""
-    from connector.config import Config, ConfigError
+def _redactor(load_config: Callable[[], Config]) -> Redactor:
+    """Masks the key of the configuration the command uses; the key as the environment gives it
+    when that configuration is invalid (the command then reports why, and a log line may still
+    repeat a variable)."""
+    from connector.config import ConfigError, key_from_env
 
     try:
-        key = Config.load().api_key
-        return Redactor(key.get_secret_value() if key else None)
+        key = load_config().api_key
     except ConfigError:
-        key_id, secret = os.environ.get("FAL_KEY_ID", ""), os.environ.get("FAL_KEY_SECRET", "")
-        return Redactor(os.environ.get("FAL_KEY") or (f"{key_id}:{secret}" if secret else None))
+        return Redactor(key_from_env(os.environ))
+    return Redactor(key.get_secret_value() if key else None)
 
 
-def configure(verbosity: int) -> None:
-    """Send ``connector.*`` records at INFO (1) or DEBUG (2+) to stderr; nothing for 0."""
+def configure(verbosity: int, load_config: Callable[[], Config]) -> None:
+    """Send ``connector.*`` records at INFO (1) or DEBUG (2+) to stderr; nothing for 0.
+
+    ``load_config`` gives the command's own settings (loaded once, shared with its Connector)."""
     if verbosity <= 0:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT))
-    handler.addFilter(_RedactKey(_redactor()))
+    handler.addFilter(_RedactKey(_redactor(load_config)))
     logger = logging.getLogger("connector")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from connector.fal.status import log_key
+from connector.progress import progress_message
 
 TICK = 0.5  # seconds between redraws of the elapsed-time line
 CLEAR = "\r\x1b[K"  # back to the line start and erase it
@@ -41,29 +42,19 @@ class Seen:
 def event_lines(event: dict[str, Any], seen: Seen) -> list[str]:
     """The lines one event adds (none for a repeated state or an already printed log entry)."""
     prefix = f"[{event['action']}] "
-    kind = event["type"]
-    if kind == "status":
-        status = event["status"]
-        line = status["status"]
-        if status.get("queue_position") is not None:
-            line += f" (queue position {status['queue_position']})"
-        lines = [prefix + line] if line != seen.status else []
-        seen.status = line
-        for entry in status.get("logs") or []:
-            key = log_key(entry)
-            if key not in seen.logs:
-                seen.logs.add(key)
-                lines.append(f"    log: {entry.get('message')}")
-        return lines
-    if kind == "retrying":
-        from connector.http.retry import retry_message
-
-        return [f"{prefix}{retry_message(event)}"]
-    if kind in ("submitted", "cancelling"):
-        return [f"{prefix}{kind} {event.get('request_id', '')}"]
-    if kind == "upload_fallback":
-        return [f"{prefix}falling back to a signed upload URL: {event['reason']}"]
-    return []
+    message = progress_message(event, terminal=True)
+    if event["type"] != "status":
+        return [] if message is None else [prefix + message]
+    status = event["status"]
+    line = str(message)
+    lines = [prefix + line] if line != seen.status else []
+    seen.status = line
+    for entry in status.get("logs") or []:
+        key = log_key(entry)
+        if key not in seen.logs:
+            seen.logs.add(key)
+            lines.append(f"    log: {entry.get('message')}")
+    return lines
 
 
 class Follower:

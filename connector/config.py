@@ -147,9 +147,7 @@ class Config:
         """Build from the environment, then keywords (keywords win; None means "not given")."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        key = env.get("FAL_KEY") or None
-        if key is None and env.get("FAL_KEY_ID") and env.get("FAL_KEY_SECRET"):
-            key = f"{env['FAL_KEY_ID']}:{env['FAL_KEY_SECRET']}"
+        key = key_from_env(env)
         if key:
             values["api_key"] = key
         for name, var in _ENV.items():
@@ -178,6 +176,14 @@ class Config:
 
     def __repr__(self) -> str:  # SecretStr already hides the key; keep the repr short too
         return f"Config(queue_url={self.queue_url!r}, api_url={self.api_url!r}, key={'set' if self.api_key else 'absent'})"
+
+
+def key_from_env(env: Mapping[str, str]) -> str | None:
+    """The key as the environment gives it (``FAL_KEY``, else ``FAL_KEY_ID:FAL_KEY_SECRET``), unchecked."""
+    key = env.get("FAL_KEY") or None
+    if key is None and env.get("FAL_KEY_ID") and env.get("FAL_KEY_SECRET"):
+        key = f"{env['FAL_KEY_ID']}:{env['FAL_KEY_SECRET']}"
+    return key
 
 
 # -- how each setting is read -----------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.errors import ActionError
 from connector.schema_check import SchemaValidator
 from connector.schema_refs import bundle
 
@@ -140,3 +141,18 @@ def output_defaults(output_schema: dict[str, Any]) -> dict[str, Any]:
     """Every field of an output schema at its default: the base of every output, failures included."""
     props = output_schema.get("properties", {})
     return {name: sub.get("default") for name, sub in props.items() if isinstance(sub, dict)}
+
+
+MAX_ERROR_CHARS = 2000  # the output's one-line ``error``
+
+
+def failure_output(defaults: dict[str, Any], error: ActionError, *, attempts: int = 0,
+                   scrub: Callable[[Any], Any] = lambda value: value) -> dict[str, Any]:
+    """The output for ``error``: the action's fields at their ``defaults``, the error's partial
+    fields, then ``success: false``, the one-line ``error`` and the ``failure`` object.
+    ``scrub`` redacts the message and the detail before any cut."""
+    failure = error.failure()
+    failure["attempts"] = attempts
+    failure["detail"] = scrub(failure["detail"])
+    message = scrub(" ".join(str(error.message).split())) or error.type
+    return {**defaults, **error.partial, "success": False, "error": message[:MAX_ERROR_CHARS], "failure": failure}

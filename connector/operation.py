@@ -26,6 +26,7 @@ from urllib.parse import quote
 from connector.errors import FAILURE_TYPES, ActionError, HTTPStatusError, InvalidInputError
 from connector.fal.app_id import check_request_id, parse_app_id
 from connector.operation_transforms import TRANSFORMS
+from connector.schema_walk import deref
 from connector.validation import json_type
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -444,13 +445,14 @@ def _compile_outcome(raw: Mapping[str, Any], key: str, inputs: Mapping[str, Any]
     return Outcome(low, high, tuple(raw.get("except", ())), match, failure, message, tuple(partial.items()))
 
 
-def _may_be_array(schema: Any, root: Mapping[str, Any]) -> bool:
-    if not isinstance(schema, dict):
+_MAX_BRANCH_DEPTH = 32  # oneOf/anyOf nesting looked into: ends a schema whose branches refer back to it
+
+
+def _may_be_array(schema: Any, root: Mapping[str, Any], depth: int = 0) -> bool:
+    schema = deref(schema, root)  # the one follower of references (definitions, pointers, cycles)
+    if not isinstance(schema, dict) or depth > _MAX_BRANCH_DEPTH:
         return False
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        return _may_be_array(root.get("$defs", {}).get(ref[len("#/$defs/"):]), root)
     kind = schema.get("type")
     if kind == "array" or (isinstance(kind, list) and "array" in kind):
         return True
-    return any(_may_be_array(branch, root) for key in ("oneOf", "anyOf") for branch in schema.get(key, ()))
+    return any(_may_be_array(branch, root, depth + 1) for key in ("oneOf", "anyOf") for branch in schema.get(key, ()))

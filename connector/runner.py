@@ -16,7 +16,7 @@ from connector.config import Config
 from connector.context import ActionContext, EventSink
 from connector.errors import ActionError, InvalidInputError
 from connector.http.client import HttpClient
-from connector.models import Action
+from connector.models import Action, failure_output
 from connector.plugins import get_plugin_manager
 from connector.validation import check_input, field_path
 
@@ -46,9 +46,12 @@ class Connector:
         plugins: Iterable[Any] = (),
         load_entry_points: bool = True,
         environ: dict[str, str] | None = None,
+        config: Config | None = None,
         **options: Any,
     ) -> None:
-        self.config = Config.load(
+        # ``config``: settings loaded already (the CLI loads them once for its logging and its
+        # Connector); otherwise they are read from the environment and the keywords.
+        self.config = config if config is not None else Config.load(
             environ,
             api_key=api_key,
             queue_url=queue_url,
@@ -209,16 +212,10 @@ class Connector:
         return output
 
     def _failure(self, action: Action, exc: ActionError, attempts: int) -> dict[str, Any]:
-        failure = exc.failure()
-        failure["attempts"] = attempts
-        failure["detail"] = self._scrub(failure["detail"])
-        message = self._scrub(" ".join(str(exc.message).split())) or exc.type
-        output = dict(action.output_defaults)
-        output.update(exc.partial)
-        output.update(success=False, error=message[:2000], failure=failure)
+        output = failure_output(action.output_defaults, exc, attempts=attempts, scrub=self._scrub)
         if not action.output_validator.is_valid(output):
             # Partial fields that do not fit are dropped rather than breaking the contract.
-            output = {**action.output_defaults, "success": False, "error": message[:2000], "failure": failure}
+            output = {**action.output_defaults, "success": False, "error": output["error"], "failure": output["failure"]}
         return output
 
     def _scrub(self, value: Any) -> Any:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from suite_helpers import BASE_URLS, FAKE_KEY
+from suite_helpers import BASE_URLS, FAKE_KEY, closed_at_teardown
 
 from connector import Connector
 from connector.emulator import Emulator
@@ -54,20 +54,8 @@ def fake_key() -> str:
 @pytest.fixture
 def make_conn() -> Iterator[Callable[..., Connector]]:
     """Build test connectors; every one is closed at the end of the test."""
-    made: list[Connector] = []
-
-    def make(**overrides: Any) -> Connector:
-        kwargs: dict[str, Any] = dict(
-            api_key=FAKE_KEY, backoff_base=0, load_entry_points=False, environ={}, **BASE_URLS
-        )
-        kwargs.update(overrides)
-        conn = Connector(**kwargs)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
+    defaults: dict[str, Any] = dict(api_key=FAKE_KEY, backoff_base=0, load_entry_points=False, environ={}, **BASE_URLS)
+    yield from closed_at_teardown(lambda **overrides: Connector(**{**defaults, **overrides}))
 
 
 @pytest.fixture

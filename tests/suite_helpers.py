@@ -8,7 +8,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # The checkout: a subprocess imports the connector from here, as the test process does.
@@ -118,3 +118,18 @@ def subprocess_env(emulator: Any = None, **extra: str) -> dict[str, str]:
         env.update(emulator.env())
     env.update(extra)
     return env
+
+
+def closed_at_teardown(build: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """The body of a factory fixture (``yield from``): ``make(...)`` returns ``build(...)``, and
+    everything made is closed at teardown, each even when an earlier close failed."""
+    import contextlib
+
+    with contextlib.ExitStack() as made:
+
+        def make(*args: Any, **kwargs: Any) -> Any:
+            item = build(*args, **kwargs)
+            made.callback(item.close)
+            return item
+
+        yield make

@@ -83,3 +83,28 @@ def test_the_setting_is_validated(make_conn):
         make_conn(min_balance_usd=-1)
     with pytest.raises(ConfigError, match="balance_cache_seconds"):
         make_conn(balance_cache_seconds=-5)
+
+
+class _Asks:
+    """A context whose guardrail reads get ``answer`` (as a plugin's replacement action could give)."""
+
+    def __init__(self, answer):
+        self.answer, self.plugin_manager = answer, type("PM", (), {})()
+        self.config = type("C", (), {"balance_cache_seconds": 0})()
+
+    def run_action(self, action_id, inputs):
+        return {"success": True, **self.answer}
+
+
+@pytest.mark.parametrize(("value", "currency"), [(float("nan"), "USD"), (float("inf"), None), (True, "USD"), ("lots", "USD"), (3, "EUR")])
+def test_both_money_guards_refuse_an_answer_that_is_not_an_amount_in_usd(value, currency):
+    from connector.default_plugins import balance_guard, guardrails
+    from connector.errors import ActionError
+
+    action = type("A", (), {"id": "subscribe"})()
+    with pytest.raises(ActionError, match="not an amount in USD") as estimate:
+        guardrails._estimate(action, "fal-ai/flux/dev", 1.0, _Asks({"total_cost": value, "currency": currency}))
+    with pytest.raises(ActionError, match="not an amount in USD") as balance:
+        balance_guard._balance(action, 1.0, _Asks({"current_balance": value, "currency": currency}))
+    assert estimate.value.type == balance.value.type == "policy_denied" and not estimate.value.retryable
+    assert estimate.value.detail["estimate_usd"] is None and balance.value.detail["balance_usd"] is None

@@ -336,3 +336,49 @@ def test_describe_is_text_on_a_terminal_and_json_with_json(monkeypatch):
 
 def test_describe_fields_and_json_exclude_each_other(cli):
     assert cli("describe", "subscribe", "--fields", "--json").returncode == 2
+
+
+def test_verbose_reads_the_settings_once_and_masks_their_key(monkeypatch, capsys):
+    import logging
+
+    from connector import cli, cli_logging
+    from connector.config import Config
+
+    loads = []
+    real_load = Config.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Config, "load", classmethod(lambda cls, *a, **k: loads.append(1) or real_load(cls, *a, **k)))
+    monkeypatch.setenv("FAL_KEY", "cli-key-id:cli-key-secret")
+    logger = logging.getLogger("connector")
+    before = list(logger.handlers)
+    try:
+        assert cli.main(["-v", "run", "get_request_status", "--input", "{}"]) == 1  # invalid input: nothing sent
+        assert len(loads) == 1  # one configuration for the log filter and the Connector
+        logger.warning("the key is cli-key-id:cli-key-secret")
+    finally:
+        for handler in set(logger.handlers) - set(before):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert "cli-key-secret" not in err and "the key is" in err
+    # Settings that cannot be used: the key is masked as the environment gives it.
+    monkeypatch.delenv("FAL_KEY")
+    monkeypatch.setenv("FAL_KEY_ID", "kid")
+    monkeypatch.setenv("FAL_KEY_SECRET", "ksecret")
+    monkeypatch.setenv("FAL_CONNECTOR_TIMEOUT", "abc")
+    assert "ksecret" not in cli_logging._redactor(Config.load)("kid:ksecret")
+
+
+def test_a_bad_setting_gives_run_the_output_every_failure_has(monkeypatch, capsys):
+    from connector import Connector, cli
+    from connector.errors import ActionError
+
+    value = "9" * 3000 + "x"  # the message repeats the value: cut to one output's error length, as every output's is
+    monkeypatch.setenv("FAL_CONNECTOR_TIMEOUT", value)
+    assert cli.main(["run", "GetRequestStatus", "--input", "{}"]) == 1  # an alias: the action's own fields
+    out = json.loads(capsys.readouterr().out)
+    message = f"invalid configuration: timeout (env FAL_CONNECTOR_TIMEOUT): expected a number, got '{value}'"
+    detail = [{"field": "configuration", "message": message, "expected": None}]
+    monkeypatch.delenv("FAL_CONNECTOR_TIMEOUT")
+    expected = Connector(api_key="k", load_entry_points=False).failed(
+        "get_request_status", ActionError("invalid_input", message, detail=detail))
+    assert out == expected and len(out["error"]) == 2000 and "status" in out

@@ -293,3 +293,43 @@ def test_a_retried_server_error_says_how_often_it_was_tried(make_conn, mocked, t
     assert out["failure"]["type"] == "server_error" and out["failure"]["attempts"] == 3
     assert out["error"] == f"GET {FILE_URL}: the server answered HTTP 503 (after 3 attempts)"
     assert os.listdir(tmp_path) == []
+
+
+# -- an agent fetches only public addresses ----------------------------------------------------
+
+PUBLIC = "https://93.184.216.34/files/fox.png"  # a global address: no DNS needed
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/x.png", "https://localhost:8443/x.png", "https://10.1.2.3/x.png", "https://192.168.0.1/x.png",
+    "https://169.254.169.254/latest/meta-data/x", "https://[::1]/x.png", "https://[::ffff:127.0.0.1]/x.png", "https://[fd00::1]/x.png",
+])
+def test_an_agent_may_not_download_from_a_private_loopback_or_link_local_address(make_conn, mocked, check_output, tmp_path, url):
+    conn = make_conn(download_dirs=[str(tmp_path)])
+    mocked.get(url, body=b"inside")
+    out = conn.call_tool("download_file", {"url": url, "dest": str(tmp_path) + "/"})
+    assert out["failure"]["type"] == "policy_denied" and out["failure"]["attempts"] == 0, out
+    assert out["failure"]["detail"]["rule"] == "public_addresses" and "public_addresses" in out["error"]
+    assert len(mocked.calls) == 0 and leftovers(tmp_path) == []
+    # run() (a program, not an agent) chooses its own URLs.
+    assert conn.run("download_file", {"url": url, "dest": str(tmp_path / "mine.png")})["success"]
+
+
+def test_an_agents_redirect_to_a_private_address_is_not_followed(make_conn, mocked, tmp_path):
+    conn = make_conn(download_dirs=[str(tmp_path)])
+    mocked.get(PUBLIC, status=302, headers={"Location": "https://169.254.169.254/latest/meta-data/"})
+    mocked.get("https://169.254.169.254/latest/meta-data/", body=b"secret")
+    out = conn.call_tool("download_file", {"url": PUBLIC, "dest": str(tmp_path) + "/"})
+    assert out["failure"]["type"] == "policy_denied" and out["failure"]["detail"]["address"] == "169.254.169.254"
+    assert [c.request.url for c in mocked.calls] == [PUBLIC] and os.listdir(tmp_path) == []
+    mocked.replace("GET", PUBLIC, body=PNG)
+    assert conn.call_tool("download_file", {"url": PUBLIC, "dest": str(tmp_path) + "/"})["success"]
+
+
+def test_an_agent_may_download_from_a_configured_fal_origin_on_loopback(make_conn, mocked, tmp_path):
+    conn = make_conn(download_dirs=[str(tmp_path)], cdn_url="http://127.0.0.1:8765")  # e.g. the emulator
+    mocked.get("http://127.0.0.1:8765/cdn/files/fox.png", body=PNG)
+    out = conn.call_tool("download_file", {"url": "http://127.0.0.1:8765/cdn/files/fox.png", "dest": str(tmp_path) + "/"})
+    assert out["success"], out["error"]
+    other_port = conn.call_tool("download_file", {"url": "https://127.0.0.1:8766/x.png", "dest": str(tmp_path) + "/"})
+    assert other_port["failure"]["detail"]["rule"] == "public_addresses"

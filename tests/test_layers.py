@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("http", ("connector.http", "connector.fal.follow")),
     # Running one action: hooks, the plugin manager, the context handlers get, the Connector.
     ("runtime", ("connector.hookspecs", "connector.plugins", "connector.entry_point_index", "connector.plugin_state", "connector.context",
-                 "connector.runner", "connector.status_stream", "connector.inflight", "connector.interrupt")),
+                 "connector.runner", "connector.status_stream", "connector.inflight", "connector.interrupt",
+                 "connector.progress")),
     # The built-in actions and policies, registered like any third-party plugin.
     ("plugins", ("connector.default_plugins",)),
     # Agent platforms: tool definitions, tool calls, the MCP server.

@@ -54,3 +54,22 @@ def test_inlining():
     assert inline_refs(recursive) == (recursive, True)
     elsewhere = {"properties": {"a": {"$ref": "#/properties/b"}}}
     assert inline_refs(elsewhere) == (elsewhere, True)
+
+
+def _list_style_operation(field_schema: dict, **defs: dict) -> object:
+    from connector.operation import compile_operation
+
+    entry = {"id": "a", "operation": {"method": "GET", "host": "api", "path": "/x",
+                                      "query": {"ids": {"field": "ids", "style": "comma"}}}}
+    return compile_operation(entry, {"type": "object", "properties": {"ids": field_schema}, **defs}, {"properties": {}})
+
+
+def test_declared_operations_follow_references_as_the_walker_does():
+    # 'style' needs a field that can be a list: found through '#/definitions/...' and chains too.
+    assert _list_style_operation({"$ref": "#/definitions/Ids"}, definitions={"Ids": {"type": "array"}})
+    assert _list_style_operation({"$ref": "#/$defs/A"}, **{"$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"type": ["array", "null"]}}})
+    from connector.operation import OperationError
+
+    # A schema that refers back to itself is not a list: refused with the usual error, no RecursionError.
+    with pytest.raises(OperationError, match="can be a list"):
+        _list_style_operation({"$ref": "#/$defs/L"}, **{"$defs": {"L": {"anyOf": [{"$ref": "#/$defs/L"}, {"type": "string"}]}}})

@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from connector.agents.groups import in_groups, selected_groups
 from connector.inflight import InFlight
+from connector.progress import progress_message
 from connector.strict_json import dumps
 
 CANCEL_BUDGET = 15.0  # seconds the cancel of an abandoned job may take
@@ -42,31 +43,6 @@ INSTRUCTIONS = (
     "result has success, a one-line error and a failure object (failure.type, failure.retryable); billable "
     "calls are never retried blindly (outcome_unknown means check before resubmitting). Files come back as URLs."
 )
-
-
-def progress_message(event: dict[str, Any]) -> str | None:
-    """A progress line for an action event, or None for events that are not progress."""
-    kind = event.get("type")
-    if kind == "status":
-        status = event.get("status") or {}
-        text = str(status.get("status"))
-        if status.get("queue_position") is not None:
-            text += f" (queue position {status['queue_position']})"
-        logs = status.get("logs") or []
-        if logs and isinstance(logs[-1], dict) and logs[-1].get("message"):
-            text += f": {str(logs[-1]['message'])[:200]}"
-        return text
-    if kind == "submitted":
-        return f"submitted: request_id {event.get('request_id')}"
-    if kind == "retrying":
-        from connector.http.retry import retry_message
-
-        return retry_message(event)
-    if kind == "cancelling":
-        return f"timeout reached: cancelling request {event.get('request_id')}"
-    if kind == "upload_fallback":
-        return f"CDN upload failed, using storage fallback: {event.get('reason')}"
-    return None
 
 
 def build_server(connector: Any, *, text: str = "summary", groups: Collection[str] | None = None) -> Any:
@@ -149,7 +125,7 @@ async def serve_stdio(connector: Any, *, text: str = "summary", groups: Collecti
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def main(args: argparse.Namespace | None = None) -> int:
+def main(args: argparse.Namespace | None = None, load_config: Callable[[], Any] | None = None) -> int:
     """``fal-connector mcp``: serve until stdin closes. Diagnostics go to stderr only."""
     text = getattr(args, "text", "summary") if args is not None else "summary"
     try:
@@ -163,7 +139,7 @@ def main(args: argparse.Namespace | None = None) -> int:
     from connector.runner import Connector
 
     try:
-        connector = Connector()
+        connector = Connector(config=load_config() if load_config is not None else None)
     except ConfigError as exc:
         sys.stderr.write(f"fal-connector mcp: {exc}\n")
         return 1

@@ -16,14 +16,13 @@ the floor and the balance seen.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any
 
+from connector.default_plugins.refusals import not_usd, unreadable, usd_amount
 from connector.errors import ActionError
 from connector.hookspecs import hookimpl
-from connector.http.retry import inherited
 from connector.plugin_state import PerConnector
 
 
@@ -78,33 +77,12 @@ def _balance(action: Any, floor: float, context: Any) -> float:
         return cached
     out = context.run_action("get_balance", {})
     balance, currency = out.get("current_balance"), out.get("currency")
+    detail = {"min_balance_usd": floor, "balance_usd": None}
     if not out.get("success"):
-        failure = out.get("failure") or {}
-        raise ActionError(
-            "policy_denied",
-            f"{action.id} refused: min_balance_usd {floor:g} USD is set but the balance could not be read "
-            f"({failure.get('type')}: {out.get('error')}); nothing was sent",
-            retryable=inherited(failure),
-            detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None, "balance_failure": failure},
-        )
-    amount = _amount(balance)
-    if amount is None or str(currency or "USD").upper() != "USD":
-        raise ActionError(
-            "policy_denied",
-            f"{action.id} refused: min_balance_usd {floor:g} USD is set but fal reports the balance as "
-            f"{balance!r} {currency!r}, not an amount in USD; nothing was sent",
-            detail={"rule": "min_balance_usd", "min_balance_usd": floor, "balance_usd": None},
-        )
+        raise unreadable(action, "min_balance_usd", floor, "the balance could not be read", out, detail, "balance_failure")
+    amount = usd_amount(balance, currency)
+    if amount is None:
+        raise not_usd(action, "min_balance_usd", floor, "fal reports the balance as", balance, currency, detail)
     cache.put(amount, context.config.balance_cache_seconds)
     return amount
 
-
-def _amount(value: Any) -> float | None:
-    """A finite number of USD, from a number or a numeric string (fal's type may drift)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        amount = float(value)
-    except ValueError:
-        return None
-    return amount if math.isfinite(amount) else None

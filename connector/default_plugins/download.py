@@ -22,6 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 
 from connector.config import Config, origin_of
+from connector.default_plugins.public_addresses import check_agent_url, configured_origins
 from connector.errors import ActionError, HTTPStatusError, InvalidInputError
 from connector.hookspecs import hookimpl
 from connector.http.client import write_body
@@ -32,7 +33,6 @@ MAX_REDIRECTS = 3
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_TIMEOUT = 300.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_HOSTS = ("queue", "run", "api", "jwks", "rest", "cdn")  # every configured base URL
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
@@ -47,7 +47,7 @@ def url_refusal(url: str, config: Config) -> str | None:
         return "has no host"
     if origin[0] == "https":
         return None
-    if origin[0] == "http" and origin in {origin_of(config.base_url(h)) for h in _HOSTS}:
+    if origin[0] == "http" and origin in configured_origins(config):
         return None
     return "must be an https:// URL (plain http only on the origin of a configured fal base URL, such as the emulator)"
 
@@ -71,6 +71,8 @@ def download_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     refusal = url_refusal(url, ctx.config)
     if refusal:
         raise InvalidInputError("url", f"{url[:200]!r} {refusal}")
+    if ctx.agent:
+        check_agent_url("download_file", url, ctx.config)
     path = target_path(inputs)
     overwrite = bool(inputs.get("overwrite", False))
     if os.path.isdir(path):
@@ -133,6 +135,8 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
             if refusal:
                 raise ActionError("invalid_response", f"{url[:200]} redirected to {target[:200]!r}, which {refusal}",
                                   status_code=exc.status_code) from None
+            if ctx.agent:  # every hop, not only the URL the agent gave
+                check_agent_url("download_file", target, ctx.config)
             url = target
     raise ActionError("invalid_response", f"more than {MAX_REDIRECTS} redirects, last to {url[:200]!r}; not followed further")
 

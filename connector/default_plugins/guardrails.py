@@ -45,10 +45,10 @@ import time
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from connector.default_plugins.refusals import not_usd, unreadable, usd_amount
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
-from connector.http.retry import inherited
 from connector.plugin_state import PerConnector
 
 if TYPE_CHECKING:
@@ -173,22 +173,13 @@ def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
         "estimate_pricing",
         {"estimate_type": "historical_api_price", "endpoints": {endpoint: {"call_quantity": 1}}},
     )
+    detail = {"model": endpoint, "max_cost_usd": budget, "estimate_usd": None}
     if not out.get("success"):
-        failure = out.get("failure") or {}
-        raise ActionError(
-            "policy_denied",
-            f"{action.id} refused: max_cost_usd {budget:g} USD is set but the cost of {endpoint!r} could not be "
-            f"estimated ({failure.get('type')}: {out.get('error')}); nothing was sent",
-            retryable=inherited(failure),
-            detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": None, "estimate_failure": failure},
-        )
+        raise unreadable(action, "max_cost_usd", budget, f"the cost of {endpoint!r} could not be estimated", out, detail,
+                         "estimate_failure")
     total, currency = out.get("total_cost"), out.get("currency")
-    if not isinstance(total, (int, float)) or isinstance(total, bool) or (currency or "USD").upper() != "USD":
-        raise ActionError(
-            "policy_denied",
-            f"{action.id} refused: max_cost_usd {budget:g} USD is set but fal's estimate for {endpoint!r} is "
-            f"{total!r} {currency!r}, not an amount in USD; nothing was sent",
-            detail={"rule": "max_cost_usd", "model": endpoint, "max_cost_usd": budget, "estimate_usd": None},
-        )
-    cache.put(endpoint, float(total))
-    return float(total)
+    cost = usd_amount(total, currency)
+    if cost is None:
+        raise not_usd(action, "max_cost_usd", budget, f"fal's estimate for {endpoint!r} is", total, currency, detail)
+    cache.put(endpoint, cost)
+    return cost

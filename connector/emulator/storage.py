@@ -114,25 +114,27 @@ class Storage:
 
     # --- single and multipart CDN upload ---------------------------------------------------
 
-    def upload(self, req: Request) -> Response:
+    def _begin_file(self, req: Request) -> tuple[str, str] | Response:
+        """A new file's URL and content type, its lifecycle kept; or the refusal (token, lifecycle)."""
         denied = self._cdn_auth(req)
         if denied:
             return denied
         url, ctype = self._new_file(req)
-        refused = self._keep_lifecycle(req, url)
-        if refused:
-            return refused
+        return self._keep_lifecycle(req, url) or (url, ctype)
+
+    def upload(self, req: Request) -> Response:
+        begun = self._begin_file(req)
+        if isinstance(begun, Response):
+            return begun
+        url, ctype = begun
         self._store(url, ctype, req.body)
         return json_response(200, {"access_url": url, "content_type": ctype, "size": len(req.body)})
 
     def multipart_create(self, req: Request) -> Response:
-        denied = self._cdn_auth(req)
-        if denied:
-            return denied
-        url, ctype = self._new_file(req)
-        refused = self._keep_lifecycle(req, url)
-        if refused:
-            return refused
+        begun = self._begin_file(req)
+        if isinstance(begun, Response):
+            return begun
+        url, ctype = begun
         upload_id = uuid.uuid4().hex
         with self._lock:
             self._multipart[upload_id] = _Multipart(url, ctype)

@@ -27,6 +27,7 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 from connector.http.spare import LiveFirstQueue
 
@@ -37,7 +38,7 @@ _local = threading.local()
 class Exchange:
     """One request/answer, armed until ``finish()`` or its connection returns to the pool."""
 
-    __slots__ = ("deadline_at", "conn", "expired", "done", "keep")
+    __slots__ = ("deadline_at", "conn", "expired", "done", "keep", "unsent")
 
     def __init__(self, deadline_at: float) -> None:
         self.deadline_at = deadline_at
@@ -45,6 +46,9 @@ class Exchange:
         self.expired = False  # the watchdog cut it
         self.done = False
         self.keep = False  # a streamed answer still being read: stays armed after the block
+        # Its connection failed to open (TCP connect, proxy tunnel or TLS handshake), by itself or
+        # cut by the deadline: not one byte of the request was sent.
+        self.unsent = False
 
     def finish(self) -> None:
         with _lock:
@@ -169,8 +173,27 @@ def exchange(deadline_at: float) -> Iterator[Exchange]:
 
 class _Tracked:
     def connect(self) -> None:
+        # Opening covers the TLS handshake (and a proxy's tunnel): the watchdog cuts the socket
+        # they run on as it cuts a read, so a server that drips its handshake ends at the deadline.
         _attach(self)
-        super().connect()  # type: ignore[misc]
+        try:
+            super().connect()  # type: ignore[misc]
+        except BaseException:
+            exchange = getattr(_local, "exchange", None)
+            if exchange is not None:
+                exchange.unsent = True
+            raise
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        with _lock:
+            exchange = getattr(self, "_exchange", None)
+            self.sock = sock  # from now on the watchdog can cut it, before the handshake starts
+            expired = exchange is not None and exchange.expired
+        if expired:  # the deadline passed while the TCP connection was being made
+            sock.close()
+            raise ConnectTimeoutError(self, "the action's deadline ran out while connecting")
+        return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self)

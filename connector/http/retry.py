@@ -86,10 +86,11 @@ def unusable_answer(retry_class: str) -> Verdict:
     return Verdict("invalid_response", False, retry_class != "billable")
 
 
-def cut_off(retry_class: str) -> Verdict:
+def cut_off(retry_class: str, *, sent: bool = True) -> Verdict:
     """The action's deadline cut an exchange: it is spent, so nothing is retried now. After a
-    billable call fal may have accepted it, so the outcome is unknown and not repeatable."""
-    if retry_class == "billable":
+    billable call fal may have accepted it, so the outcome is unknown and not repeatable; cut
+    before the request was sent (while connecting), it left nothing behind."""
+    if retry_class == "billable" and sent:
         return Verdict("outcome_unknown", False, False)
     return Verdict("timeout", False, True)
 
@@ -125,10 +126,11 @@ def classify_status(status: int, headers: Any, retry_class: str) -> Verdict:
     return Verdict("http_error", False, False)
 
 
-def classify_exception(exc: BaseException, retry_class: str, *, body_phase: bool = False) -> Verdict:
-    """Verdict for a transport failure. ``body_phase``: the answer's head had arrived."""
+def classify_exception(exc: BaseException, retry_class: str, *, body_phase: bool = False, sent: bool = True) -> Verdict:
+    """Verdict for a transport failure. ``body_phase``: the answer's head had arrived; ``sent``
+    False: the connection failed to open (a TLS handshake that timed out included)."""
     billable = retry_class == "billable"
-    if not body_phase and connection_never_opened(exc):
+    if not body_phase and (not sent or connection_never_opened(exc)):
         return Verdict("connection_error", True, True)
     if billable:
         # Sent, no (whole) answer: fal may have enqueued it. Never send it again blindly.

@@ -37,8 +37,17 @@ from connector.config import Config, origin_of
 from connector.errors import ActionError, TransportError
 from connector.http import deadline
 from connector.http.body import CHUNK, BodyTooBig, BufferedResponse, capped
-from connector.http.diagnose import diagnose
-from connector.http.retry import TOO_BIG, RetryPolicy, Verdict, classify_exception, classify_status, connection_never_opened, cut_off
+from connector.http.diagnose import diagnose, host_port
+from connector.http.retry import (
+    TOO_BIG,
+    RetryPolicy,
+    Verdict,
+    classify_exception,
+    classify_status,
+    connection_never_opened,
+    cut_off,
+    is_read_timeout,
+)
 from connector.http.spare import SpareConnection
 from connector.http.statuses import status_error
 from connector.redaction import Redactor
@@ -146,10 +155,11 @@ class Transport:
                 request.method, request.url, request.params, body, headers, (min(self.config.connect_timeout, read_timeout), read_timeout)
             )
         except requests.exceptions.RequestException as exc:
-            if exchange.expired and not connection_never_opened(exc):
-                raise _cut_off(request, policy, started, None) from None
-            verdict = classify_exception(exc, policy.retry_class)
-            raise FailedAttempt(verdict, _transport_error(verdict, request, exc)) from None
+            sent = not exchange.unsent
+            if exchange.expired and (not sent or not connection_never_opened(exc)):
+                raise _cut_off(request, policy, started, None, sent=sent) from None
+            verdict = classify_exception(exc, policy.retry_class, sent=sent)
+            raise FailedAttempt(verdict, _transport_error(verdict, request, exc, sent=sent)) from None
         if exchange.expired:  # the cut ended a header block that was still arriving
             response.close()
             raise _cut_off(request, policy, started, None)
@@ -255,16 +265,20 @@ class Transport:
         response.body = b"".join(chunks)
 
 
-def _cut_off(request: Request, policy: RetryPolicy, started: float, received: int | None, fal_request_id: str | None = None) -> FailedAttempt:
+def _cut_off(request: Request, policy: RetryPolicy, started: float, received: int | None, fal_request_id: str | None = None,
+             *, sent: bool = True) -> FailedAttempt:
     """The deadline cut the exchange: ``received`` bytes of the body had arrived (None: not
-    even the headers had)."""
+    even the headers had); not ``sent``: the connection was still opening."""
     where = f"{request.method} {request.url.split('?')[0]}"
     elapsed = time.monotonic() - started
-    if received is None:
+    if not sent:
+        what = (f"the connection to {host_port(request.url)} (TCP connect or TLS handshake) never opened: the action's "
+                f"deadline ran out {elapsed:.1f} s into this attempt; nothing was sent")
+    elif received is None:
         what = f"the answer's headers never finished: the action's deadline ran out {elapsed:.1f} s into this attempt"
     else:
         what = f"the answer's body never finished ({received} bytes arrived): the action's deadline ran out {elapsed:.1f} s into this attempt"
-    verdict = cut_off(policy.retry_class)
+    verdict = cut_off(policy.retry_class, sent=sent)
     if verdict.type == "outcome_unknown":
         message = f"{where}: the request was sent but {what}; fal may have accepted it — check your requests (or the webhook) before resubmitting"
     else:
@@ -272,9 +286,12 @@ def _cut_off(request: Request, policy: RetryPolicy, started: float, received: in
     return FailedAttempt(verdict, TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id), cut_off=True)
 
 
-def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None) -> TransportError:
+def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None,
+                     *, sent: bool = True) -> TransportError:
     where = f"{request.method} {request.url.split('?')[0]}"
     cause = diagnose(exc, request.url)  # what failed, and at which host:port
+    if not sent and is_read_timeout(exc):  # the socket's timeout ended a TLS handshake (or a proxy's tunnel)
+        cause = f"the connection to {host_port(request.url)} did not open within the connect timeout (TCP connect or TLS handshake)"
     if verdict.type == "outcome_unknown":
         message = (
             f"{where}: the request was sent but no complete answer came back ({cause}); fal may have "

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from suite_helpers import poll, subprocess_env
+from suite_helpers import closed_at_teardown, poll, subprocess_env
 
 from connector.emulator import Emulator
 from connector.testing import connector_for
@@ -53,16 +53,8 @@ def keyed_emu() -> Iterator[Emulator]:
 def make_conn(emu: Emulator) -> Iterator[Callable[..., Any]]:
     """``make_conn(emulator=None, **options)``: a connector for ``emu`` (or the emulator given) with
     short timeouts and backoff; every one is closed at the end of the test."""
-    made: list[Any] = []
-
-    def make(emulator: Emulator | None = None, **options: Any) -> Any:
-        conn = connector_for(emulator or emu, **{**CONN_DEFAULTS, **options})
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
+    yield from closed_at_teardown(
+        lambda emulator=None, **options: connector_for(emulator or emu, **{**CONN_DEFAULTS, **options}))
 
 
 @pytest.fixture

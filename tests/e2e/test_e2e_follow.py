@@ -98,3 +98,20 @@ def test_follow_turns_logs_on_only_where_the_action_takes_them_and_the_caller_di
     assert "logs" not in follow_inputs(models, {"q": "flux"})
     assert follow_inputs(None, {"x": 1}) == {"x": 1}  # an unknown action: left to the runner to report
     conn.close()
+
+
+def test_follow_words_each_event_as_the_mcp_progress_does():
+    from connector.cli_progress import Seen, event_lines
+    from connector.progress import progress_message
+
+    events = [{"type": "submitted", "request_id": "r1"}, {"type": "cancelling", "request_id": "r1"},
+              {"type": "upload_fallback", "reason": "HTTP 503"}, {"type": "retrying", "wait": 1.5, "reason": "HTTP 503"}]
+    for event in events[1:]:
+        assert event_lines({**event, "action": "subscribe"}, Seen()) == [f"[subscribe] {progress_message(event)}"]
+    assert event_lines({**events[0], "action": "subscribe"}, Seen()) == ["[subscribe] submitted r1"]  # the terminal form
+    assert progress_message(events[0]) == "submitted: request_id r1"
+    # A status: the state once, then each log entry on its own line (the MCP line carries the newest).
+    status = {"type": "status", "action": "subscribe", "status": {"status": "IN_PROGRESS", "logs": [{"message": "step 1"}]}}
+    assert event_lines(status, Seen()) == ["[subscribe] IN_PROGRESS", "    log: step 1"]
+    assert progress_message(status) == "IN_PROGRESS: step 1"
+    assert event_lines({"type": "succeeded", "action": "subscribe"}, Seen()) == []

@@ -1,0 +1,45 @@
+"""What the money guardrails (max_cost_usd, min_balance_usd) share: reading an amount in USD
+from the answer of the action they ask (estimate_pricing, get_balance), and refusing the call
+when that answer cannot be used, because a limit that cannot be checked is not a limit."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from connector.errors import ActionError
+from connector.http.retry import inherited
+
+
+def usd_amount(value: Any, currency: Any) -> float | None:
+    """A finite number of USD, from a number or a numeric string (fal's type may drift); None
+    for anything else, another currency included (no currency given means USD)."""
+    if str(currency or "USD").upper() != "USD" or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = float(value)
+    except ValueError:
+        return None
+    return amount if math.isfinite(amount) else None
+
+
+def unreadable(action: Any, rule: str, limit: float, what: str, out: dict[str, Any], detail: dict[str, Any],
+               failure_key: str) -> ActionError:
+    """The refusal when the action asked for ``what`` failed (its output ``out``): as repeatable
+    as that failure, which ``detail`` carries under ``failure_key``."""
+    failure = out.get("failure") or {}
+    return ActionError(
+        "policy_denied",
+        f"{action.id} refused: {rule} {limit:g} USD is set but {what} ({failure.get('type')}: {out.get('error')}); nothing was sent",
+        retryable=inherited(failure),
+        detail={"rule": rule, **detail, failure_key: failure},
+    )
+
+
+def not_usd(action: Any, rule: str, limit: float, what: str, value: Any, currency: Any, detail: dict[str, Any]) -> ActionError:
+    """The refusal when the answer is not an amount in USD: ``what`` is how the value is named."""
+    return ActionError(
+        "policy_denied",
+        f"{action.id} refused: {rule} {limit:g} USD is set but {what} {value!r} {currency!r}, not an amount in USD; nothing was sent",
+        detail={"rule": rule, **detail},
+    )
