@@ -7,7 +7,8 @@
 able to POST to 127.0.0.1). A Temporal dev server is started for the run (a separate process,
 not counted), then one worker with its webhook receiver in this process; all N workflows are
 in flight at once. Returns ``n``, ``ok``, ``wall_s`` (first submit to last result),
-``peak_threads`` and ``peak_rss_kb`` of this process (``/proc/self/status`` every 50 ms).
+``peak_threads`` and ``peak_rss_kb`` of this process (``/proc/self/status`` every 50 ms), and
+``threads_before`` (its threads with the worker running, before the first job).
 """
 
 from __future__ import annotations
@@ -20,20 +21,29 @@ from contextlib import contextmanager
 from typing import Any
 
 
+def process_status() -> dict[str, int]:
+    """This process's thread count and resident memory (kB), from ``/proc/self/status``."""
+    now = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("Threads", "VmRSS"):
+                now["threads" if key == "Threads" else "rss_kb"] = int(value.split()[0])
+    return now
+
+
 @contextmanager
 def peaks() -> Iterator[dict[str, int]]:
-    """Peak threads and RSS (kB) of this process while the block runs."""
-    peak = {"threads": threading.active_count(), "rss_kb": 0}
+    """Peak threads and RSS (kB) of this process while the block runs (every thread, the SDK's
+    native ones too, not only Python's); ``threads_before``: the count when the block began."""
+    peak = process_status()
+    peak["threads_before"] = peak["threads"]
     done = threading.Event()
 
     def sample() -> None:
         while True:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    key, _, value = line.partition(":")
-                    if key in ("Threads", "VmRSS"):
-                        name = "threads" if key == "Threads" else "rss_kb"
-                        peak[name] = max(peak[name], int(value.split()[0]))
+            for name, value in process_status().items():
+                peak[name] = max(peak[name], value)
             if done.wait(0.05):
                 return
 
@@ -48,18 +58,20 @@ def peaks() -> Iterator[dict[str, int]]:
 
 def run_temporal(n: int, env: dict[str, str], *, app_id: str = "fal-ai/echo",
                  data: Callable[[int], dict[str, Any]] = lambda i: {"i": i},
-                 max_concurrent_activities: int = 8) -> dict[str, Any]:
-    return asyncio.run(_run(n, env, app_id, data, max_concurrent_activities))
+                 max_concurrent_activities: int = 8, **worker_options: Any) -> dict[str, Any]:
+    """``worker_options``: more of ``fal_worker``'s settings (``max_concurrent_workflow_tasks``, ...)."""
+    return asyncio.run(_run(n, env, app_id, data, {"max_concurrent_activities": max_concurrent_activities, **worker_options}))
 
 
-async def _run(n: int, env: dict[str, str], app_id: str, data: Callable[[int], dict[str, Any]], slots: int) -> dict[str, Any]:
+async def _run(n: int, env: dict[str, str], app_id: str, data: Callable[[int], dict[str, Any]],
+               worker_options: dict[str, Any]) -> dict[str, Any]:
     from connector import Connector
     from connector.integrations.temporal import fal_worker, run_jobs, start_dev_server
 
     conn = Connector(environ=env)
     server = await start_dev_server()
     try:
-        async with fal_worker(server.client, "fal-scale", connector=conn, max_concurrent_activities=slots):
+        async with fal_worker(server.client, "fal-scale", connector=conn, **worker_options):
             jobs = [{"app_id": app_id, "data": data(i), "timeout": 900} for i in range(n)]
             with peaks() as peak:
                 start = time.perf_counter()
@@ -68,7 +80,7 @@ async def _run(n: int, env: dict[str, str], app_id: str, data: Callable[[int], d
     finally:
         await server.shutdown()
     return {"n": n, "ok": sum(1 for o in outputs if o["success"]), "wall_s": wall,
-            "peak_threads": peak["threads"], "peak_rss_kb": peak["rss_kb"]}
+            "peak_threads": peak["threads"], "threads_before": peak["threads_before"], "peak_rss_kb": peak["rss_kb"]}
 
 
 if __name__ == "__main__":  # a quick look: python bench/scale_temporal.py [N]

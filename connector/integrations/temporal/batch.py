@@ -19,6 +19,9 @@ from temporalio.exceptions import ApplicationError, FailureError
 from .workflow import FalJobWorkflow
 
 FAL_CONCURRENCY_LIMIT = 40
+# Workflows being started at once. The answer to each start returns through a thread of the SDK
+# that waits for the GIL; starting thousands at once would make a thread for most of them.
+STARTS_AT_ONCE = 8
 
 
 async def run_jobs(
@@ -35,11 +38,14 @@ async def run_jobs(
         raise ValueError(f"max_in_flight: expected an integer >= 1, got {max_in_flight!r}")
     prefix = id_prefix or f"fal-job-{uuid.uuid4().hex[:12]}"
     gate = asyncio.Semaphore(max_in_flight)
+    starting = asyncio.Semaphore(STARTS_AT_ONCE)
 
     async def one(index: int, job: dict[str, Any]) -> dict[str, Any]:
         async with gate:
             try:
-                done = await client.execute_workflow(FalJobWorkflow.run, job, id=f"{prefix}-{index}", task_queue=task_queue)
+                async with starting:
+                    handle = await client.start_workflow(FalJobWorkflow.run, job, id=f"{prefix}-{index}", task_queue=task_queue)
+                done = await handle.result()  # a long poll: a pending call, no thread
                 output = {"success": True, "error": None, "failure": None, **done}
             except WorkflowFailureError as err:
                 output = failed_output(err)

@@ -35,6 +35,10 @@ Reply = tuple[int, dict[str, Any]]
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # How long a delivery waits for its activity's heartbeat (the request id) before answering 503.
 RECORD_WAIT_STEP, RECORD_WAIT_STEPS = 0.1, 50
+# Deliveries handled at once; the rest wait their turn on an open connection (a socket, no thread).
+# Each Temporal call a delivery makes returns through a thread of the SDK that waits for the GIL,
+# so a thousand deliveries at once would be hundreds of threads, and no faster.
+MAX_DELIVERIES = 16
 
 
 async def complete_from_webhook(
@@ -106,8 +110,13 @@ async def _recorded_request_id(client: Client, workflow_id: str, run_id: str | N
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
-def webhook_app(client: Client, *, path: str = "/fal/webhook", max_body_bytes: int = MAX_BODY_BYTES, **verify: Any) -> ASGIApp:
-    """A minimal ASGI app: ``POST {path}?workflow_id=…&run_id=…&activity_id=…`` → complete_from_webhook."""
+def webhook_app(client: Client, *, path: str = "/fal/webhook", max_body_bytes: int = MAX_BODY_BYTES,
+                max_concurrent: int = MAX_DELIVERIES, **verify: Any) -> ASGIApp:
+    """A minimal ASGI app: ``POST {path}?workflow_id=…&run_id=…&activity_id=…`` → complete_from_webhook,
+    at most ``max_concurrent`` deliveries at a time (first come, first served)."""
+    if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+        raise ValueError(f"max_concurrent: expected an integer >= 1, got {max_concurrent!r}")
+    turns = asyncio.Semaphore(max_concurrent)
 
     async def app(scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                   send: Callable[[Any], Awaitable[None]]) -> None:
@@ -134,7 +143,9 @@ def webhook_app(client: Client, *, path: str = "/fal/webhook", max_body_bytes: i
             if not message.get("more_body"):
                 break
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, answer = await complete_from_webhook(client, headers, b"".join(chunks), scope["query_string"].decode("latin-1"), **verify)
+        async with turns:
+            status, answer = await complete_from_webhook(client, headers, b"".join(chunks),
+                                                         scope["query_string"].decode("latin-1"), **verify)
         await _reply(send, status, answer)
 
     return app
@@ -154,13 +165,14 @@ class WebhookServer:
             FalActivities(conn, webhook_url=hooks.url)      # or your public URL in front of it
     """
 
-    def __init__(self, client: Client, *, host: str = "127.0.0.1", port: int = 0, path: str = "/fal/webhook", **verify: Any) -> None:
+    def __init__(self, client: Client, *, host: str = "127.0.0.1", port: int = 0, path: str = "/fal/webhook",
+                 max_concurrent: int = MAX_DELIVERIES, **verify: Any) -> None:
+        app = webhook_app(client, path=path, max_concurrent=max_concurrent, **verify)  # checks the settings first
         ipv6 = ":" in host
         self._socket = socket.create_server((host, port), family=socket.AF_INET6 if ipv6 else socket.AF_INET)
         self.host, self.port = host, self._socket.getsockname()[1]
         self.url = f"http://{f'[{host}]' if ipv6 else host}:{self.port}{path}"
-        config = uvicorn.Config(webhook_app(client, path=path, **verify), log_level="warning", lifespan="off",
-                                access_log=False, timeout_graceful_shutdown=2)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[None] | None = None
 

@@ -31,12 +31,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from .job import FalActivities
-from .receiver import WebhookServer
+from .receiver import MAX_DELIVERIES, WebhookServer
 from .workflow import FalJobWorkflow
 
 # The workflow module imports only the standard library and temporalio; passing the connector's
 # modules through spares the sandbox re-importing the package for every workflow run.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("connector"))
+# A workflow task is a few milliseconds of Python under the GIL: more of them at once adds threads, not speed.
+MAX_WORKFLOW_TASKS = 8
 
 
 @dataclass
@@ -57,9 +59,17 @@ async def fal_worker(
     public_url: str | None = None,
     poll_interval: float = 1.0,
     max_concurrent_activities: int = 100,
+    max_concurrent_workflow_tasks: int = MAX_WORKFLOW_TASKS,
+    max_concurrent_deliveries: int = MAX_DELIVERIES,
 ) -> AsyncIterator[FalWorker]:
     """Run a worker (and the receiver, with webhooks) for the duration of the ``async with``.
-    ``jwks_url`` defaults to the connector's (``FAL_JWKS_URL``), which signs fal's deliveries."""
+    ``jwks_url`` defaults to the connector's (``FAL_JWKS_URL``), which signs fal's deliveries.
+
+    The process's threads are bounded by these settings, not by how many jobs are in flight:
+    ``max_concurrent_workflow_tasks`` sizes the thread pool that runs workflow code (Temporal's
+    default lets it grow to 500 threads under load), ``max_concurrent_deliveries`` how many
+    webhooks the receiver handles at once (each one's Temporal calls finish on a thread of the
+    SDK's own that waits for the GIL, so a burst of deliveries would be a burst of threads)."""
     if connector is None:
         from connector import Connector
 
@@ -68,11 +78,13 @@ async def fal_worker(
         url = None
         if webhooks:
             server = await stack.enter_async_context(WebhookServer(client, host=listen[0], port=listen[1],
+                                                                   max_concurrent=max_concurrent_deliveries,
                                                                    jwks_url=jwks_url or _jwks_url_of(connector)))
             url = public_url or server.url
         activities = FalActivities(connector, webhook_url=url, poll_interval=poll_interval)
         worker = Worker(client, task_queue=task_queue, activities=activities.all(), workflows=[FalJobWorkflow],
-                        max_concurrent_activities=max_concurrent_activities, workflow_runner=WORKFLOW_RUNNER)
+                        max_concurrent_activities=max_concurrent_activities,
+                        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks, workflow_runner=WORKFLOW_RUNNER)
         await stack.enter_async_context(worker)
         yield FalWorker(worker, url)
 
