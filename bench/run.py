@@ -756,7 +756,9 @@ def write_results(res: dict[str, Any], before: dict[str, Any] | None, path: Path
             *before_after(before, res),
             "",
         ]
-    path.write_text("\n".join(lines))
+    from bench.results_section import kept_sections  # the sections other scripts own (bench/scale.py's)
+
+    path.write_text("\n".join(lines) + kept_sections(path))
 
 
 def main(argv: list[str] | None = None) -> int:

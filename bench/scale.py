@@ -5,6 +5,9 @@ threads, (b) Temporal with webhooks, (c) Celery with webhooks (and (c') Celery p
     python bench/scale.py --quick      # 100 jobs: a smoke run (well under a minute per contender)
     python bench/scale.py --only celery,threads --n 300
 
+Writes its table to stdout and, between ``<!-- scale:start -->`` and ``<!-- scale:end -->``, to
+``bench/RESULTS.md`` (``--no-write``: not), whose other parts ``bench/run.py`` writes and keeps this one.
+
 The emulator runs in its own process (``bench/emu_server.py``) and counts the HTTP requests it
 receives; each contender runs in a fresh child process, so its peak RSS and threads are its
 own. Reported per contender: wall time from the first submit to the last result in hand,
@@ -35,6 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # this checkout's connector (and bench.*), installed or not
 
+RESULTS = HERE / "RESULTS.md"  # this script writes its own section of it (bench/results_section.py)
 APP = "fal-ai/echo"
 CONTENDERS = ("threads", "temporal", "celery", "celery_poll")
 TITLES = {
@@ -219,6 +223,39 @@ def table(rows: list[dict[str, Any]], n: int, run_seconds: float) -> str:
     return "\n".join(lines)
 
 
+HOW = (
+    "How: the emulator runs in its own process (`bench/emu_server.py`) and counts the HTTP requests it receives; "
+    "each contender runs in a fresh child process, so peak threads (all of the process's threads, sampled every "
+    "50 ms) and peak RSS are its own; the services beside it (Redis, Temporal's dev server) are not counted. "
+    "(a) follows every job with `Connector.run(\"subscribe\")` in a thread of its own (submit, one SSE status "
+    "stream, result); (b) and (c) run all N jobs at once on a worker with 8 activity slots, completed by webhooks "
+    "(the Temporal worker with its default bounds: 8 workflow tasks and 16 webhook deliveries at a time); "
+    "(c') polls every 2 s instead. Wall time runs from the first submit to the last result in hand."
+)
+
+
+def load_average() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def results_section(rows: list[dict[str, Any]], n: int, run_seconds: float, command: str, load_before: str) -> str:
+    """The scale section of ``bench/RESULTS.md``: when and how it was measured, the table, how to read it."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return "\n".join([
+        "## Scale: N jobs followed to completion",
+        "",
+        f"Written by `{command}` on {when}, {os.cpu_count()} CPUs, load average (1/5/15 min) {load_before} at the "
+        f"start and {load_average()} at the end (the machine may be shared: read the ratios, not absolute figures).",
+        "",
+        table(rows, n, run_seconds),
+        "",
+        HOW,
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, help="jobs per contender (default 1000; 100 with --quick)")
@@ -227,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(CONTENDERS), help=f"comma-separated subset of {','.join(CONTENDERS)}")
     parser.add_argument("--timeout", type=float, default=600, help="seconds one contender may take (default 600)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument("--no-write", action="store_true", help="do not write the scale section of bench/RESULTS.md")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--env", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -234,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return child(args.child, n, json.loads(args.env))
     names = [name for name in CONTENDERS if name in args.only.split(",")]
+    load_before = load_average()
     emu = EmulatorProcess()
     try:
         emu.ask(op="set_model", app_id=APP, queue_seconds=0, run_seconds=args.run_seconds)
@@ -247,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, n, args.run_seconds))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    if not args.no_write:
+        from bench.results_section import replace_section
+
+        command = " ".join(["python bench/scale.py", *(argv if argv is not None else sys.argv[1:])])
+        replace_section(RESULTS, "scale", results_section(rows, n, args.run_seconds, command, load_before))
+        print(f"wrote the scale section of {RESULTS}", file=sys.stderr)
     return 0 if all("error" not in r and r["ok"] == r["n"] for r in rows) else 1
 
 
