@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-webhooks", action="store_true", help="poll instead of waiting for webhooks")
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--max-concurrent-activities", type=int, default=100)
+    parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=MAX_WORKFLOW_TASKS,
+                        help="workflow tasks at once: the size of the thread pool that runs them")
+    parser.add_argument("--max-concurrent-deliveries", type=int, default=MAX_DELIVERIES, help="webhooks handled at once")
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
@@ -117,7 +120,9 @@ async def _serve(args: argparse.Namespace, listen: tuple[str, int]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with fal_worker(client, args.task_queue, webhooks=not args.no_webhooks, listen=listen, public_url=args.public_url,
-                          poll_interval=args.poll_interval, max_concurrent_activities=args.max_concurrent_activities) as running:
+                          poll_interval=args.poll_interval, max_concurrent_activities=args.max_concurrent_activities,
+                          max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
+                          max_concurrent_deliveries=args.max_concurrent_deliveries) as running:
         sys.stdout.write(json.dumps({"task_queue": args.task_queue, "webhook_url": running.webhook_url}) + "\n")
         sys.stdout.flush()
         await stop.wait()
