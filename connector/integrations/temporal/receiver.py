@@ -2,7 +2,9 @@
 
 ``complete_from_webhook(client, headers, body, query)`` is the whole logic as one coroutine for
 any web framework; ``webhook_app(client)`` wraps it as a plain ASGI app, and
-``WebhookServer`` serves that app with uvicorn on a given host and port.
+``WebhookServer`` serves that app with uvicorn on a given host and port. The app handles at most
+``max_concurrent`` deliveries at a time (a framework calling the coroutine should bound it too:
+a burst of deliveries at once is a burst of threads in the Temporal SDK, and no faster).
 
 A delivery is accepted only when (1) its Ed25519 signature verifies against fal's JWKS
 (``verify_webhook``, with its cached key set), and (2) its ``request_id`` is the one the named
