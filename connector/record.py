@@ -1,0 +1,56 @@
+"""Small value classes of the connector's own internals, without ``@dataclass``.
+
+``dataclass()`` writes the source of ``__init__``, ``__repr__``, ``__eq__`` (and for a frozen
+class ``__hash__``, ``__setattr__``, ``__delattr__``) and compiles each one when the class is
+created: 0.5-1 ms per class, paid at every start of the ``fal-connector`` command, which creates
+a dozen of them before its first request. A ``Record`` subclass names its fields in
+``__slots__`` (in the order of its ``__init__``'s positional parameters) and sets them in its own
+``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
+``Config`` stay dataclasses: they are public, and callers use ``dataclasses.fields``/``replace``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Record:
+    """Fields in ``__slots__``; equal to a record of the same class with equal fields; shown
+    as ``Name(field=value, ...)``; copied and pickled by its fields. Mutable, so unhashable."""
+
+    __slots__: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]  # as a mutable dataclass: compared by value, so not hashable
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, self._values())  # __init__ takes the fields in __slots__ order
+
+
+class Frozen(Record):
+    """A ``Record`` whose fields are set once, in ``__init__`` through ``_set``; hashable."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _set(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__qualname__}: it is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of {type(self).__qualname__}: it is frozen")
+
+    def __hash__(self) -> int:  # type: ignore[override]  # a Record is unhashable, a frozen one is not
+        return hash(self._values())
