@@ -7,10 +7,14 @@ a dozen of them before its first request. A ``Record`` subclass names its fields
 ``__slots__`` (in the order of its ``__init__``'s positional parameters) and sets them in its own
 ``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
 ``Config`` stay dataclasses: they are public, and callers use ``dataclasses.fields``/``replace``.
+They are declared ``eq=False, repr=False`` and inherit ``DataclassMethods``, the same three
+methods written once, so ``dataclass()`` compiles only ``__init__`` (and a frozen one's two guards).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import reprlib
 from typing import Any
 
 
@@ -54,3 +58,30 @@ class Frozen(Record):
 
     def __hash__(self) -> int:  # type: ignore[override]  # a Record is unhashable, a frozen one is not
         return hash(self._values())
+
+
+class DataclassMethods:
+    """``__eq__``, ``__hash__`` and ``__repr__`` for a dataclass declared with ``eq=False,
+    repr=False``, answering as the ones ``dataclass()`` would generate: equal to an instance of
+    the same class whose compared fields are equal, hashed by those fields (a mutable dataclass
+    sets ``__hash__ = None`` in its body, as ``dataclass()`` would), shown as
+    ``Name(field=value, ...)`` with the fields that have ``repr=True``."""
+
+    __slots__ = ()
+
+    def _compared(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.compare)  # type: ignore[arg-type]  # only dataclasses inherit this
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                          if (f.compare if f.hash is None else f.hash)))
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)  # type: ignore[arg-type]
+        return f"{type(self).__qualname__}({fields})"

@@ -53,3 +53,55 @@ def test_mutable_records_are_edited_in_place_and_unhashable() -> None:
     progress = JobProgress()
     assert progress.events == [] and progress.events is not JobProgress().events
     assert copy.deepcopy(progress) == progress
+
+
+def _twins(frozen: bool) -> tuple[type, type]:
+    """The same fields as a plain dataclass and as one with DataclassMethods."""
+    from dataclasses import dataclass, field
+
+    from connector.record import DataclassMethods
+
+    def body() -> dict[str, object]:
+        return {"__annotations__": {"a": "int", "b": "object", "hidden": "int", "ignored": "int"},
+                "b": None, "hidden": field(default=0, repr=False), "ignored": field(default=0, compare=False)}
+
+    plain = dataclass(frozen=frozen)(type("Twin", (), body()))
+    extra = {} if frozen else {"__hash__": None}
+    lean = dataclass(frozen=frozen, eq=False, repr=False)(type("Twin", (DataclassMethods,), {**body(), **extra}))
+    return plain, lean
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_dataclass_methods_answer_as_generated_ones(frozen: bool) -> None:
+    plain, lean = _twins(frozen)
+    cases = [((1,), (1,)), ((1, 2), (1, 3)), ((1, [1]), (1, [1])), ((1, None, 5), (1, None, 6)), ((1, None, 0, 7), (1, None, 0, 8))]
+    for left, right in cases:
+        assert (lean(*left) == lean(*right)) == (plain(*left) == plain(*right))
+        assert repr(lean(*left)) == repr(plain(*left))
+        assert lean(*left) != plain(*left)  # another class is never equal, as with dataclasses
+        hashable = frozen and not isinstance(left[1:2] and left[1], list)
+        if hashable:
+            assert (hash(lean(*left)) == hash(lean(*right))) == (hash(plain(*left)) == hash(plain(*right)))
+        else:
+            with pytest.raises(TypeError):
+                hash(lean(*left))
+    node, twin = lean(1), plain(1)
+    object.__setattr__(node, "b", node)
+    object.__setattr__(twin, "b", twin)
+    assert repr(node) == repr(twin) == "Twin(a=1, b=..., ignored=0)"  # a field holding its own instance
+
+
+def test_manifest_models_and_config_keep_dataclass_equality_and_repr() -> None:
+    import dataclasses
+
+    from connector.config import Config
+    from connector.manifest import load_manifest
+
+    spec = load_manifest()[1]
+    assert spec == dataclasses.replace(spec) and spec != load_manifest()[0]
+    assert repr(spec.annotations) == "Annotations(read_only=True, destructive=False, idempotent=True, open_world=True)"
+    assert hash(spec.annotations) == hash(dataclasses.replace(spec.annotations))
+    assert Config.load({}) == Config.load({}) and Config.load({}) != Config.load({}, timeout=5)
+    assert hash(Config.load({})) == hash(Config.load({}))
+    for cls in (type(spec), type(spec.annotations), Config):
+        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
