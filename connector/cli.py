@@ -23,8 +23,10 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 
 
 def main(argv: list[str] | None = None) -> int:
+    from connector.cli_exit import freeze_heap_at_exit
     from connector.cli_fast import parse_run
 
+    freeze_heap_at_exit()  # when the process exits: a short command's exit is a noticeable part of it
     _config.cache_clear()  # each command reads the environment as it is now
     plain_run = parse_run(sys.argv[1:] if argv is None else argv)
     if plain_run is not None:  # the common `run` line: no parser to build (start-up time)
