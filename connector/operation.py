@@ -41,7 +41,7 @@ class OperationError(ValueError):
 class Value(Frozen):
     """Where one query parameter or header gets its value: an input field or a constant."""
 
-    __slots__ = ("name", "field", "constant", "format", "style")
+    __slots__ = _fields = ("name", "field", "constant", "format", "style")
     name: str
     field: str | None
     constant: Any
@@ -81,7 +81,7 @@ def _text(value: Any, fmt: str) -> str:
 class Outcome(Frozen):
     """A fal error answer that is one of the action's own results (cancel's 400 -> already_completed)."""
 
-    __slots__ = ("low", "high", "excluded", "match", "failure", "message", "partial")
+    __slots__ = _fields = ("low", "high", "excluded", "match", "failure", "message", "partial")
     low: int
     high: int
     excluded: tuple[int, ...]
@@ -127,7 +127,7 @@ class _Blank(dict[str, Any]):
 class Reply(Frozen):
     """What a transform may read besides the body: the call's inputs and fal's HTTP status."""
 
-    __slots__ = ("inputs", "status_code")
+    __slots__ = _fields = ("inputs", "status_code")
     inputs: Mapping[str, Any]
     status_code: int
 
@@ -138,7 +138,7 @@ class Reply(Frozen):
 class ResponseMap(Frozen):
     """How a success answer becomes the action's output fields."""
 
-    __slots__ = ("what", "body", "allow_empty", "require", "output", "transform")
+    __slots__ = _fields = ("what", "body", "allow_empty", "require", "output", "transform")
     what: str
     body: str
     allow_empty: bool
@@ -154,7 +154,7 @@ class ResponseMap(Frozen):
 class Operation(Frozen):
     """One declared fal call. Frozen and shared by every call of the action."""
 
-    __slots__ = ("action_id", "method", "host", "path", "auth", "retry", "query", "headers", "idempotency_key", "body_field", "body_fields",
+    __slots__ = _fields = ("action_id", "method", "host", "path", "auth", "retry", "query", "headers", "idempotency_key", "body_field", "body_fields",
                  "response", "outcomes", "uses", "parts")
     action_id: str
     method: str

@@ -4,8 +4,8 @@
 class ``__hash__``, ``__setattr__``, ``__delattr__``) and compiles each one when the class is
 created: 0.5-1 ms per class, paid at every start of the ``fal-connector`` command, which creates
 a dozen of them before its first request. A ``Record`` subclass names its fields in
-``__slots__`` (in the order of its ``__init__``'s positional parameters) and sets them in its own
-``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
+``_fields`` (in the order of its ``__init__``'s positional parameters; usually ``__slots__`` too)
+and sets them in its own ``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
 ``Config`` stay dataclasses: they are public, and callers use ``dataclasses.fields``/``replace``.
 They are declared ``eq=False, repr=False`` and inherit ``DataclassMethods``, the same three
 methods written once, so ``dataclass()`` compiles only ``__init__`` (and a frozen one's two guards).
@@ -19,14 +19,16 @@ from typing import Any
 
 
 class Record:
-    """Fields in ``__slots__``; equal to a record of the same class with equal fields; shown
-    as ``Name(field=value, ...)``; copied and pickled by its fields. Mutable, so unhashable."""
+    """Fields named in ``_fields``; equal to a record of the same class with equal fields; shown
+    as ``Name(field=value, ...)``; copied and pickled by its fields. Mutable, so unhashable.
+    A subclass that also sets ``__slots__ = _fields`` takes no other attribute."""
 
     __slots__: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ()
     __hash__ = None  # type: ignore[assignment]  # as a mutable dataclass: compared by value, so not hashable
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -34,11 +36,11 @@ class Record:
         return self._values() == other._values()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__qualname__}({fields})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, self._values())  # __init__ takes the fields in __slots__ order
+        return (self.__class__, self._values())  # __init__ takes the fields in _fields order
 
 
 class Frozen(Record):

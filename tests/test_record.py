@@ -50,6 +50,8 @@ def test_mutable_records_are_edited_in_place_and_unhashable() -> None:
     assert request == Request("GET", "https://x/z", headers={"X-A": "1"})
     with pytest.raises(TypeError):
         hash(request)
+    request.verify = False  # type: ignore[attr-defined]  # a plugin's own attribute, kept as on the dataclass (ignored by the transport)
+    assert request.verify is False and request == Request("GET", "https://x/z", headers={"X-A": "1"})  # type: ignore[attr-defined]
     progress = JobProgress()
     assert progress.events == [] and progress.events is not JobProgress().events
     assert copy.deepcopy(progress) == progress

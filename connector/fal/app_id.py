@@ -23,7 +23,7 @@ MAX_APP_ID = 512
 
 
 class AppId(Frozen):
-    __slots__ = ("owner", "app", "path", "namespace")
+    __slots__ = _fields = ("owner", "app", "path", "namespace")
     owner: str
     app: str
     path: tuple[str, ...]

@@ -35,7 +35,7 @@ _BROKEN = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, O
 class JobProgress(Record):
     """Everything seen of one job so far; what the stream action returns."""
 
-    __slots__ = ("events", "logs", "_seen_logs")
+    __slots__ = _fields = ("events", "logs", "_seen_logs")
     events: list[dict[str, Any]]
     logs: list[dict[str, Any]]
     _seen_logs: set[Any]

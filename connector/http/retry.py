@@ -35,7 +35,7 @@ INGRESS_RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 class RetryPolicy(Frozen):
-    __slots__ = ("retry_class", "max_retries", "deadline", "backoff_base", "backoff_max")
+    __slots__ = _fields = ("retry_class", "max_retries", "deadline", "backoff_base", "backoff_max")
     retry_class: str
     max_retries: int
     deadline: float  # seconds the whole action may spend, from its start
@@ -56,7 +56,7 @@ class RetryPolicy(Frozen):
 
 
 class Verdict(Frozen):
-    __slots__ = ("type", "retry", "retryable")
+    __slots__ = _fields = ("type", "retry", "retryable")
     type: str  # failure.type if this answer ends the action
     retry: bool  # try again now (within attempts and deadline)?
     retryable: bool  # may the caller repeat the action later without duplicating billable work?

@@ -67,7 +67,8 @@ _PLAIN_URL = re.compile(
 class Request(Record):
     """One outgoing call, as the ``prepare_request`` hook sees and may edit it."""
 
-    __slots__ = ("method", "url", "params", "headers", "json", "data", "auth", "stream", "read_timeout", "body_deadline_at")
+    # No __slots__: a plugin may set an attribute of its own on it, as on the dataclass it was.
+    _fields = ("method", "url", "params", "headers", "json", "data", "auth", "stream", "read_timeout", "body_deadline_at")
     method: str
     url: str
     params: Any

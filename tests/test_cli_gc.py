@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from connector import cli, cli_exit
+from connector import cli, cli_gc
 
 
 def test_the_exit_handler_freezes_the_heap_after_the_output_is_written():
@@ -33,10 +33,53 @@ def test_the_exit_handler_freezes_the_heap_after_the_output_is_written():
 
 def test_main_in_a_running_process_leaves_its_collector_alone(capsys, monkeypatch):
     registered = []
-    monkeypatch.setattr(cli_exit, "_registered", False)
-    monkeypatch.setattr(cli_exit.atexit, "register", registered.append)
+    monkeypatch.setattr(cli_gc, "_registered", False)
+    monkeypatch.setattr(cli_gc.atexit, "register", registered.append)
     cli.main(["run", "no_such_action", "--input", "{}"])
     cli.main(["run", "no_such_action", "--input", "{}"])
     capsys.readouterr()
     assert registered == [gc.freeze]  # once per process, to run at its exit
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_plain_run_starts_paused_and_runs_its_action_with_the_collector_on(capsys, monkeypatch):
+    seen = {}
+    real_connector, real_run = cli._connector, cli._run
+
+    def connector():
+        seen["building"] = (gc.isenabled(), gc.get_freeze_count())
+        return real_connector()
+
+    def run(conn, args, inputs):
+        seen["running"] = (gc.isenabled(), gc.get_freeze_count() > 0)
+        return real_run(conn, args, inputs)
+
+    monkeypatch.setattr(cli, "_connector", connector)
+    monkeypatch.setattr(cli, "_run", run)
+    assert cli.main(["run", "get_request_status", "--input", '{"app_id": "fal-ai/x", "request_id": "../x"}']) == 1
+    assert json.loads(capsys.readouterr().out)["failure"]["type"] == "invalid_input"
+    assert seen == {"building": (False, 0), "running": (True, True)}
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # as it was found
+
+
+def test_a_collector_the_caller_turned_off_or_froze_stays_so(capsys):
+    marker = [[]]  # a container the collector tracks
+    gc.disable()
+    gc.freeze()
+    try:
+        assert not any(o is marker for o in gc.get_objects())  # frozen objects are in no generation
+        cli.main(["run", "no_such_action", "--input", "{}"])
+        assert not gc.isenabled() and not any(o is marker for o in gc.get_objects())  # still frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    capsys.readouterr()
+
+
+def test_other_commands_do_not_pause_the_collector(capsys, monkeypatch):
+    seen = []
+    real = cli.cmd_actions
+    monkeypatch.setattr(cli, "cmd_actions", lambda args: (seen.append(gc.isenabled()), real(args))[1])
+    cli.main(["actions", "--json"])
+    capsys.readouterr()
+    assert seen == [True]
