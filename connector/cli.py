@@ -23,11 +23,14 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 
 
 def main(argv: list[str] | None = None) -> int:
+    from connector import cli_gc
     from connector.cli_fast import parse_run
 
+    cli_gc.freeze_heap_at_exit()  # when the process exits: a short command's exit is a noticeable part of it
     _config.cache_clear()  # each command reads the environment as it is now
     plain_run = parse_run(sys.argv[1:] if argv is None else argv)
     if plain_run is not None:  # the common `run` line: no parser to build (start-up time)
+        cli_gc.pause_start_up()  # resumed once the Connector is built (cmd_run), at the latest on return
         args: Any = SimpleNamespace(**plain_run, func=cmd_run)
     else:
         parser = _parser()
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         sys.stderr.write(f"fal-connector: {exc}\n")  # a bad setting: one line, whatever the command
         return 1
+    finally:
+        cli_gc.end()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,6 +185,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         inputs = _read_input(args.input)
     except InvalidInputError as exc:
         return _report(conn.failed(args.action, exc))  # the action's own fields, as run() would give
+    from connector import cli_gc
+
+    cli_gc.resume()  # started: the action's own garbage is collected as usual
     return _run(conn, args, inputs)
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from connector.record import DataclassMethods
+
 # kwarg -> environment variable, for everything that is not the key.
 _ENV = {
     "queue_url": "FAL_QUEUE_URL",
@@ -77,8 +79,8 @@ class SecretStr:
         return f"SecretStr({str(self)!r})"
 
 
-@dataclass(frozen=True, repr=False)
-class Config:
+@dataclass(frozen=True, repr=False, eq=False)  # eq and hash: DataclassMethods
+class Config(DataclassMethods):
     """Every setting, read and checked once (see ``_FIELDS``); immutable."""
 
     api_key: SecretStr | None = None

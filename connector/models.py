@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import ActionError
+from connector.record import DataclassMethods
 from connector.schema_check import SchemaValidator
 from connector.schema_refs import bundle
 
@@ -31,14 +32,14 @@ def _build(kind: Any, value: Any, name: str) -> Any:
     return value
 
 
-class _Dumps:
+class _Dumps(DataclassMethods):
     def model_dump(self) -> dict[str, Any]:
         """The fields as plain data (nested models as dicts), as pydantic's ``model_dump()`` gave them."""
         dumped: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]  # only dataclasses inherit this
         return dumped
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
 class Operation(_Dumps):
     """Where an action's request goes (the rest of a declared operation is ``connector.operation``'s)."""
 
@@ -50,7 +51,7 @@ class Operation(_Dumps):
         _check(self, {"method": str, "host": str, "path": str})
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
 class Annotations(_Dumps):
     """What an agent platform is told about an action's effects."""
 
@@ -63,7 +64,7 @@ class Annotations(_Dumps):
         _check(self, dict.fromkeys(("read_only", "destructive", "idempotent", "open_world"), bool))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
 class ActionSpec(_Dumps):
     """One declared action: a manifest entry with its schemas loaded and made self-contained.
 
@@ -108,8 +109,8 @@ class ActionSpec(_Dumps):
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-@dataclass
-class Action:
+@dataclass(eq=False, repr=False)  # eq and repr: DataclassMethods
+class Action(DataclassMethods):
     """A declared action bound to the handler that performs it.
 
     Plugins return these from ``register_actions``. The validators are compiled once, when
@@ -122,6 +123,7 @@ class Action:
     input_validator: SchemaValidator = field(init=False, repr=False)
     output_validator: SchemaValidator = field(init=False, repr=False)
     output_defaults: dict[str, Any] = field(init=False, repr=False)
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as a dataclass with eq
 
     def __post_init__(self) -> None:
         # A plugin's inline schemas may use the shared common.json definitions too.

@@ -19,13 +19,13 @@ import json
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from connector.errors import FAILURE_TYPES, ActionError, HTTPStatusError, InvalidInputError
 from connector.fal.app_id import check_request_id, parse_app_id
 from connector.operation_transforms import TRANSFORMS
+from connector.record import Frozen
 from connector.schema_walk import deref
 from connector.validation import json_type
 
@@ -38,15 +38,18 @@ class OperationError(ValueError):
     """A declared operation that does not fit its action; the message names the key."""
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(Frozen):
     """Where one query parameter or header gets its value: an input field or a constant."""
 
+    __slots__ = _fields = ("name", "field", "constant", "format", "style")
     name: str
-    field: str | None = None
-    constant: Any = None
-    format: str = "string"
-    style: str = "repeated"
+    field: str | None
+    constant: Any
+    format: str
+    style: str
+
+    def __init__(self, name: str, field: str | None = None, constant: Any = None, format: str = "string", style: str = "repeated") -> None:
+        self._set(name=name, field=field, constant=constant, format=format, style=style)
 
     def pairs(self, inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
         """``(name, text)`` pairs to send; none when the field was not given (or a false flag)."""
@@ -75,17 +78,21 @@ def _text(value: Any, fmt: str) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Frozen):
     """A fal error answer that is one of the action's own results (cancel's 400 -> already_completed)."""
 
+    __slots__ = _fields = ("low", "high", "excluded", "match", "failure", "message", "partial")
     low: int
     high: int
-    excluded: tuple[int, ...] = ()
-    match: re.Pattern[str] | None = None
-    failure: str | None = None  # its verdict (retryable or not) is connector.http.retry's
-    message: str | None = None
-    partial: tuple[tuple[str, Any], ...] = ()
+    excluded: tuple[int, ...]
+    match: re.Pattern[str] | None
+    failure: str | None  # its verdict (retryable or not) is connector.http.retry's
+    message: str | None
+    partial: tuple[tuple[str, Any], ...]
+
+    def __init__(self, low: int, high: int, excluded: tuple[int, ...] = (), match: re.Pattern[str] | None = None, failure: str | None = None,
+                 message: str | None = None, partial: tuple[tuple[str, Any], ...] = ()) -> None:
+        self._set(low=low, high=high, excluded=excluded, match=match, failure=failure, message=message, partial=partial)
 
     def applies(self, exc: HTTPStatusError) -> bool:
         code = exc.status_code or 0
@@ -117,45 +124,61 @@ class _Blank(dict[str, Any]):
         return ""
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(Frozen):
     """What a transform may read besides the body: the call's inputs and fal's HTTP status."""
 
+    __slots__ = _fields = ("inputs", "status_code")
     inputs: Mapping[str, Any]
     status_code: int
 
+    def __init__(self, inputs: Mapping[str, Any], status_code: int) -> None:
+        self._set(inputs=inputs, status_code=status_code)
 
-@dataclass(frozen=True)
-class ResponseMap:
+
+class ResponseMap(Frozen):
     """How a success answer becomes the action's output fields."""
 
+    __slots__ = _fields = ("what", "body", "allow_empty", "require", "output", "transform")
     what: str
-    body: str = "object"
-    allow_empty: bool = False
-    require: tuple[tuple[str, str | None], ...] = ()
-    output: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    transform: str | None = None
+    body: str
+    allow_empty: bool
+    require: tuple[tuple[str, str | None], ...]
+    output: tuple[tuple[str, tuple[str, ...]], ...]
+    transform: str | None
+
+    def __init__(self, what: str, body: str = "object", allow_empty: bool = False, require: tuple[tuple[str, str | None], ...] = (),
+                 output: tuple[tuple[str, tuple[str, ...]], ...] = (), transform: str | None = None) -> None:
+        self._set(what=what, body=body, allow_empty=allow_empty, require=require, output=output, transform=transform)
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(Frozen):
     """One declared fal call. Frozen and shared by every call of the action."""
 
+    __slots__ = _fields = ("action_id", "method", "host", "path", "auth", "retry", "query", "headers", "idempotency_key", "body_field", "body_fields",
+                 "response", "outcomes", "uses", "parts")
     action_id: str
     method: str
     host: str
     path: str
-    auth: str = "key"
-    retry: str | None = None
-    query: tuple[Value, ...] = ()
-    headers: tuple[Value, ...] = ()
-    idempotency_key: bool = False
-    body_field: str | None = None
-    body_fields: tuple[str, ...] = ()
-    response: ResponseMap | None = None
-    outcomes: tuple[Outcome, ...] = ()
-    uses: tuple[str, ...] = ()
-    parts: tuple[tuple[str, Operation], ...] = ()
+    auth: str
+    retry: str | None
+    query: tuple[Value, ...]
+    headers: tuple[Value, ...]
+    idempotency_key: bool
+    body_field: str | None
+    body_fields: tuple[str, ...]
+    response: ResponseMap | None
+    outcomes: tuple[Outcome, ...]
+    uses: tuple[str, ...]
+    parts: tuple[tuple[str, Operation], ...]
+
+    def __init__(self, action_id: str, method: str, host: str, path: str, auth: str = "key", retry: str | None = None,
+                 query: tuple[Value, ...] = (), headers: tuple[Value, ...] = (), idempotency_key: bool = False, body_field: str | None = None,
+                 body_fields: tuple[str, ...] = (), response: ResponseMap | None = None, outcomes: tuple[Outcome, ...] = (),
+                 uses: tuple[str, ...] = (), parts: tuple[tuple[str, Operation], ...] = ()) -> None:
+        self._set(action_id=action_id, method=method, host=host, path=path, auth=auth, retry=retry, query=query, headers=headers,
+                  idempotency_key=idempotency_key, body_field=body_field, body_fields=body_fields, response=response, outcomes=outcomes,
+                  uses=uses, parts=parts)
 
     def part(self, name: str) -> Operation:
         """A further request of the same action, declared under ``parts`` (upload_file's CDN token)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -46,6 +47,22 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
                     impl.function = _guarded(hook, impl.plugin_name, impl.function)
         return registered
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
+        # A module's classes, constants and imported names are never hook implementations, yet
+        # pluggy looks each one up with inspect.getattr_static to find that out: ~300 look-ups
+        # for the built-in plugins at every start. Only a function-like value goes on to pluggy.
+        if isinstance(plugin, types.ModuleType):
+            value = vars(plugin).get(name, _ABSENT)
+            if value is not _ABSENT and not isinstance(value, _HOOKABLE):
+                return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+_ABSENT = object()
+# What pluggy accepts as an implementation (pluggy._manager._static_hook_attr); anything else
+# in a module's namespace it would skip too.
+_HOOKABLE = (types.FunctionType, types.MethodType, staticmethod, classmethod)
 
 
 def _guarded(hook: str, plugin_name: str, function: Callable[..., Any]) -> Callable[..., Any]:

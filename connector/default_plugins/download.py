@@ -14,7 +14,6 @@ import hashlib
 import mimetypes
 import os
 import re
-import secrets
 import time
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -22,7 +21,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 
 from connector.config import Config, origin_of
-from connector.default_plugins.public_addresses import check_agent_url, configured_origins
 from connector.errors import ActionError, HTTPStatusError, InvalidInputError
 from connector.hookspecs import hookimpl
 from connector.http.client import write_body
@@ -47,6 +45,9 @@ def url_refusal(url: str, config: Config) -> str | None:
         return "has no host"
     if origin[0] == "https":
         return None
+    # Imported here (as check_agent_url and secrets below): a status call's start needs none of them.
+    from connector.default_plugins.public_addresses import configured_origins
+
     if origin[0] == "http" and origin in configured_origins(config):
         return None
     return "must be an https:// URL (plain http only on the origin of a configured fal base URL, such as the emulator)"
@@ -72,6 +73,8 @@ def download_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if refusal:
         raise InvalidInputError("url", f"{url[:200]!r} {refusal}")
     if ctx.agent:
+        from connector.default_plugins.public_addresses import check_agent_url
+
         check_agent_url("download_file", url, ctx.config)
     path = target_path(inputs)
     overwrite = bool(inputs.get("overwrite", False))
@@ -109,6 +112,8 @@ def _temp_file(path: str) -> tuple[str, int]:
     """A new, empty, hidden file beside ``path`` (its directories created): made before anything
     is sent, so an unwritable destination is an input error with no request made."""
     folder, name = os.path.split(path)
+    import secrets
+
     temp = os.path.join(folder, f".{name[:100]}.{secrets.token_hex(4)}.part")
     try:
         os.makedirs(folder, exist_ok=True)
@@ -136,6 +141,8 @@ def _open(ctx: Any, url: str, deadline: float) -> tuple[requests.Response, str]:
                 raise ActionError("invalid_response", f"{url[:200]} redirected to {target[:200]!r}, which {refusal}",
                                   status_code=exc.status_code) from None
             if ctx.agent:  # every hop, not only the URL the agent gave
+                from connector.default_plugins.public_addresses import check_agent_url
+
                 check_agent_url("download_file", target, ctx.config)
             url = target
     raise ActionError("invalid_response", f"more than {MAX_REDIRECTS} redirects, last to {url[:200]!r}; not followed further")

@@ -12,8 +12,6 @@ from typing import Any
 
 from connector.default_plugins.queue import submit_job
 from connector.errors import ActionError
-from connector.fal.follow import follow_job
-from connector.fal.recovery import findable_if_lost
 from connector.hookspecs import hookimpl
 from connector.http.retry import JOB_FAILED, SUBSCRIBE_TIMED_OUT
 from connector.manifest import manifest_actions, manifest_operation
@@ -24,6 +22,8 @@ CANCEL_BUDGET = 10.0  # seconds a post-deadline cancel may take
 
 
 def subscribe(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    from connector.fal.follow import follow_job  # here: a status call's start does not need it (nor its SSE reader)
+
     deadline_at = ctx.started + float(inputs.get("timeout", 600))
     # The timeout includes the submit: its answer (and any retry) must come within it.
     ctx.deadline_at = min(ctx.deadline_at, deadline_at)
@@ -96,6 +96,8 @@ def _cancel_after_deadline(ctx: Any, ids: dict[str, Any]) -> bool:
 
 
 def run_model(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    from connector.fal.recovery import findable_if_lost
+
     timeout = float(inputs.get("timeout", 300))
     # A model that rejects its input is a model_error, as the declared outcomes say.
     with findable_if_lost(inputs["app_id"]):

@@ -10,8 +10,6 @@ from typing import Any
 
 from connector.errors import ActionError, InvalidInputError
 from connector.fal.app_id import check_request_id
-from connector.fal.follow import follow_job
-from connector.fal.recovery import findable_if_lost
 from connector.hookspecs import hookimpl
 from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
@@ -19,6 +17,8 @@ from connector.models import Action
 
 def submit_job(inputs: dict[str, Any], ctx: Any, action_id: str = "add_request_to_queue") -> dict[str, Any]:
     """POST the job to the queue once (retried only where fal cannot have enqueued it)."""
+    from connector.fal.recovery import findable_if_lost  # here, as follow_job below: a status call's start needs neither
+
     with findable_if_lost(inputs["app_id"]):
         response = manifest_operation(action_id).send(ctx, inputs)
     body = ctx.require_fields(ctx.json(response, "submit"), "submit", "request_id")
@@ -45,6 +45,8 @@ def stream_status(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     manifest_operation("stream_request_status").path_for(inputs)  # bad ids fail before the key check
     ctx.require_key()
     deadline_at = ctx.started + float(inputs.get("timeout", 300))
+    from connector.fal.follow import follow_job
+
     progress = follow_job(ctx, inputs, logs=bool(inputs.get("logs", False)), deadline_at=deadline_at)
     return progress.fields()
 

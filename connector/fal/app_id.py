@@ -11,9 +11,9 @@ path or host of a request.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from connector.errors import InvalidInputError
+from connector.record import Frozen
 
 NAMESPACES = ("workflows", "comfy")
 DEFAULT_OWNER = "fal-ai"
@@ -22,12 +22,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MAX_APP_ID = 512
 
 
-@dataclass(frozen=True)
-class AppId:
+class AppId(Frozen):
+    __slots__ = _fields = ("owner", "app", "path", "namespace")
     owner: str
     app: str
-    path: tuple[str, ...] = ()
-    namespace: str | None = None
+    path: tuple[str, ...]
+    namespace: str | None
+
+    def __init__(self, owner: str, app: str, path: tuple[str, ...] = (), namespace: str | None = None) -> None:
+        self._set(owner=owner, app=app, path=path, namespace=namespace)
 
     @property
     def app_path(self) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -22,6 +21,7 @@ from connector.fal.status import log_key, normalise_status
 from connector.http.retry import FOLLOW_TIMED_OUT
 from connector.http.sse import KEEPALIVE, iter_sse
 from connector.manifest import manifest_operation
+from connector.record import Record
 
 if TYPE_CHECKING:
     from connector.operation import Operation
@@ -32,13 +32,19 @@ POLL_FIRST, POLL_MAX = 0.25, 3.0
 _BROKEN = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
-@dataclass
-class JobProgress:
+class JobProgress(Record):
     """Everything seen of one job so far; what the stream action returns."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    _seen_logs: set[Any] = field(default_factory=set)
+    __slots__ = _fields = ("events", "logs", "_seen_logs")
+    events: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    _seen_logs: set[Any]
+
+    def __init__(self, events: list[dict[str, Any]] | None = None, logs: list[dict[str, Any]] | None = None,
+                 _seen_logs: set[Any] | None = None) -> None:
+        self.events = [] if events is None else events
+        self.logs = [] if logs is None else logs
+        self._seen_logs = set() if _seen_logs is None else _seen_logs
 
     @property
     def last(self) -> dict[str, Any] | None:

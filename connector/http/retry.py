@@ -20,7 +20,6 @@ import email.utils
 import random
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -28,18 +27,23 @@ import urllib3
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.util.ssl_match_hostname import CertificateError
 
+from connector.record import Frozen
+
 DEFAULT_RETRIES = {"read": 5, "cancel": 3, "billable": 3}
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 INGRESS_RETRY_STATUSES = frozenset({502, 503, 504})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Frozen):
+    __slots__ = _fields = ("retry_class", "max_retries", "deadline", "backoff_base", "backoff_max")
     retry_class: str
     max_retries: int
     deadline: float  # seconds the whole action may spend, from its start
-    backoff_base: float = 0.5
-    backoff_max: float = 8.0
+    backoff_base: float
+    backoff_max: float
+
+    def __init__(self, retry_class: str, max_retries: int, deadline: float, backoff_base: float = 0.5, backoff_max: float = 8.0) -> None:
+        self._set(retry_class=retry_class, max_retries=max_retries, deadline=deadline, backoff_base=backoff_base, backoff_max=backoff_max)
 
     @property
     def billable(self) -> bool:
@@ -51,11 +55,14 @@ class RetryPolicy:
         return float(delay * (1 - 0.25 * random.random()))
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Frozen):
+    __slots__ = _fields = ("type", "retry", "retryable")
     type: str  # failure.type if this answer ends the action
     retry: bool  # try again now (within attempts and deadline)?
     retryable: bool  # may the caller repeat the action later without duplicating billable work?
+
+    def __init__(self, type: str, retry: bool, retryable: bool) -> None:
+        self._set(type=type, retry=retry, retryable=retryable)
 
 
 # Verdicts that no single HTTP answer decides, one reason each. None of them is retried now.

@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -50,6 +49,7 @@ from connector.http.retry import (
 )
 from connector.http.spare import SpareConnection
 from connector.http.statuses import status_error
+from connector.record import Record
 from connector.redaction import Redactor
 
 log = logging.getLogger("connector.http")
@@ -64,22 +64,36 @@ _PLAIN_URL = re.compile(
 )
 
 
-@dataclass
-class Request:
+class Request(Record):
     """One outgoing call, as the ``prepare_request`` hook sees and may edit it."""
 
+    # No __slots__: a plugin may set an attribute of its own on it, as on the dataclass it was.
+    _fields = ("method", "url", "params", "headers", "json", "data", "auth", "stream", "read_timeout", "body_deadline_at")
     method: str
     url: str
-    params: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-    data: bytes | None = None
-    auth: bool = True  # send the API key if the URL's origin is a keyed one
-    stream: bool = False  # return with the body unread (SSE)
-    read_timeout: float | None = None  # instead of the configured timeout (a sync run's own)
+    params: Any
+    headers: dict[str, str]
+    json: Any
+    data: bytes | None
+    auth: bool  # send the API key if the URL's origin is a keyed one
+    stream: bool  # return with the body unread (SSE)
+    read_timeout: float | None  # instead of the configured timeout (a sync run's own)
     # A streamed answer's body may be read until then (a download's own timeout), though
     # the attempts end at the retry deadline.
-    body_deadline_at: float | None = None
+    body_deadline_at: float | None
+
+    def __init__(self, method: str, url: str, params: Any = None, headers: dict[str, str] | None = None, json: Any = None, data: bytes | None = None,
+                 auth: bool = True, stream: bool = False, read_timeout: float | None = None, body_deadline_at: float | None = None) -> None:
+        self.method = method
+        self.url = url
+        self.params = params
+        self.headers = {} if headers is None else headers
+        self.json = json
+        self.data = data
+        self.auth = auth
+        self.stream = stream
+        self.read_timeout = read_timeout
+        self.body_deadline_at = body_deadline_at
 
 
 class FailedAttempt(Exception):
