@@ -27,16 +27,16 @@ import resource
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # this checkout's connector (and bench.*), installed or not
+
+from bench.sampling import peaks  # noqa: E402  (after the path is set)
 
 RESULTS = HERE / "RESULTS.md"  # this script writes its own section of it (bench/results_section.py)
 APP = "fal-ai/echo"
@@ -61,28 +61,6 @@ def emulator_env(url: str) -> dict[str, str]:
 # --- inside a contender's process -----------------------------------------------------------
 
 
-@contextmanager
-def sampled() -> Iterator[dict[str, int]]:
-    """Peak thread count of this process, sampled every 50 ms while the block runs."""
-    peak = {"threads": threading.active_count()}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.05):
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("Threads:"):
-                        peak["threads"] = max(peak["threads"], int(line.split()[1]))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        sampler.join()
-
-
 def data(i: int) -> dict[str, Any]:
     return {"i": i}
 
@@ -91,7 +69,7 @@ def run_threads(n: int, env: dict[str, str]) -> dict[str, Any]:
     from connector import Connector
 
     conn = Connector(environ=env)
-    with sampled() as peak, ThreadPoolExecutor(max_workers=n) as pool:
+    with peaks() as peak, ThreadPoolExecutor(max_workers=n) as pool:
         start = time.perf_counter()
         outs = list(pool.map(lambda i: conn.run("subscribe", {"app_id": APP, "data": data(i), "timeout": 300}), range(n)))
         wall = time.perf_counter() - start
@@ -112,7 +90,7 @@ def run_celery(n: int, env: dict[str, str], *, webhooks: bool, concurrency: int 
         fal = holder["fal"] = FalTasks(app, connector=lambda: Connector(environ=env), poll_interval=2.0,
                                        webhook_url=hook_url if webhooks else None, webhook_fallback=30)
         with start_worker(app, pool="threads", concurrency=concurrency, perform_ping_check=False, loglevel="ERROR"), \
-                sampled() as peak:
+                peaks() as peak:
             start = time.perf_counter()
             results = [fal.fal_job(APP, data(i)).delay() for i in range(n)]
             outs = [r.get(timeout=600) for r in results]
