@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import mimetypes
 import os
 import threading
@@ -26,7 +25,6 @@ from connector.manifest import manifest_actions, manifest_operation
 from connector.models import Action
 from connector.plugin_state import PerConnector
 
-LIFECYCLE_HEADER = "X-Fal-Object-Lifecycle-Preference"  # how long fal keeps the file, who may read it
 TOKEN_MARGIN = 60  # refresh a CDN token this long before it expires
 PARALLEL_PARTS = 4  # multipart parts on the wire at once (fal_client uses 10; this bounds memory)
 
@@ -91,14 +89,13 @@ _TOKENS = PerConnector(_TokenCache)  # this plugin's CDN token, one per Connecto
 def upload_file(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     source = _Source(inputs)
     ctx.require_key()
-    lifecycle = lifecycle_headers(inputs)
     try:
-        url = _upload_cdn(ctx, source, lifecycle)
+        url = _upload_cdn(ctx, source, inputs)
     except ActionError as exc:
         if exc.type in ("auth_error", "missing_credentials", "invalid_input"):
             raise
         ctx.emit("upload_fallback", reason=exc.message)
-        url = _upload_storage(ctx, source, lifecycle)
+        url = _upload_storage(ctx, source, inputs)
     return {"url": url, "size": source.size, "content_type": source.content_type}
 
 
@@ -119,25 +116,19 @@ def _expiry(value: Any) -> float:
         return time.time() + 300  # unknown expiry: keep it briefly
 
 
-def lifecycle_headers(inputs: dict[str, Any]) -> dict[str, str]:
-    """``object_lifecycle`` (schema-checked) as fal's X-Fal-Object-Lifecycle-Preference: compact JSON."""
-    value = inputs.get("object_lifecycle")
-    return {} if value is None else {LIFECYCLE_HEADER: json.dumps(value, separators=(",", ":"))}
-
-
-def _upload_cdn(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
+# ``inputs`` go to the declared operations, which send the declared headers (object_lifecycle).
+def _upload_cdn(ctx: Any, source: _Source, inputs: dict[str, Any]) -> str:
     token = _cdn_token(ctx)
     base = str(token.get("base_url") or ctx.config.cdn_url).rstrip("/")
     headers = {
         "Authorization": f"{token.get('token_type', 'Bearer')} {token['token']}",
         "Content-Type": source.content_type,
         "X-Fal-File-Name": header_file_name(source.name),
-        **lifecycle,
     }
     if source.size <= ctx.config.upload_multipart_threshold:
-        response = manifest_operation("upload_file").send(ctx, {}, base_url=base, data=source.read_all(), headers=headers)
+        response = manifest_operation("upload_file").send(ctx, inputs, base_url=base, data=source.read_all(), headers=headers)
         return _access_url(ctx, response, "CDN upload")
-    return _upload_multipart(ctx, source, base, headers)
+    return _upload_multipart(ctx, source, inputs, base, headers)
 
 
 def header_file_name(name: str) -> str:
@@ -149,8 +140,8 @@ def header_file_name(name: str) -> str:
     return quote(name, safe=" !#$&'()+,;=@[]^`{}~")
 
 
-def _upload_multipart(ctx: Any, source: _Source, base: str, headers: dict[str, str]) -> str:
-    response = manifest_operation("upload_file", "multipart").send(ctx, {}, base_url=base, headers=headers, json=None, data=b"")
+def _upload_multipart(ctx: Any, source: _Source, inputs: dict[str, Any], base: str, headers: dict[str, str]) -> str:
+    response = manifest_operation("upload_file", "multipart").send(ctx, inputs, base_url=base, headers=headers, json=None, data=b"")
     started = ctx.require_fields(ctx.json(response, "multipart upload"), "multipart upload", "access_url", "uploadId")
     access_url, upload_id = str(started["access_url"]), str(started["uploadId"])
     auth = {"Authorization": headers["Authorization"], "Accept-Encoding": "identity"}
@@ -195,9 +186,9 @@ def _put_parts(ctx: Any, source: _Source, url: str, auth: dict[str, str]) -> lis
     return sorted(parts, key=lambda part: int(part["partNumber"]))
 
 
-def _upload_storage(ctx: Any, source: _Source, lifecycle: dict[str, str]) -> str:
+def _upload_storage(ctx: Any, source: _Source, inputs: dict[str, Any]) -> str:
     response = manifest_operation("upload_file", "storage").send(
-        ctx, {}, json={"file_name": source.name, "content_type": source.content_type}, headers=lifecycle or None)
+        ctx, inputs, json={"file_name": source.name, "content_type": source.content_type})
     target = ctx.require_fields(ctx.json(response, "storage upload"), "storage upload", "upload_url", "file_url")
     ctx.request("PUT", str(target["upload_url"]), data=source.read_all(), headers={"Content-Type": source.content_type}, auth=False)
     return str(target["file_url"])
