@@ -320,18 +320,14 @@ def child_env(emu: EmulatorProcess) -> dict[str, str]:
     a private bytecode cache (filled by one unmeasured run of each contender) so that modules
     run from this checkout start from .pyc like installed ones do, even where the environment
     sets PYTHONDONTWRITEBYTECODE."""
+    from connector.emulator.emulator import env_for
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "REQUESTS_CA_BUNDLE", "SSL_CERT_", "PYTHONDONTWRITEBYTECODE"))}
     if PYCACHE:
         env["PYTHONPYCACHEPREFIX"] = PYCACHE
     host = urlsplit(emu.https).netloc
     env.update(
-        FAL_KEY=KEY,
-        FAL_QUEUE_URL=emu.https,
-        FAL_RUN_URL=emu.https + "/run",
-        FAL_API_URL=emu.https + "/v1",
-        FAL_JWKS_URL=emu.https + "/.well-known/jwks.json",
-        FAL_REST_URL=emu.https,
-        FAL_CDN_URL=emu.https + "/cdn",
+        **env_for(emu.https, KEY),
         FAL_QUEUE_RUN_HOST=host,
         FAL_RUN_HOST=host + "/run",
         SSL_CERT_FILE=emu.cert_file,

@@ -50,12 +50,10 @@ TITLES = {
 
 
 def emulator_env(url: str) -> dict[str, str]:
-    """The FAL_* variables for an emulator that accepts any key (``Emulator.env()``'s shape)."""
-    from connector.emulator.emulator import ANY_KEY
+    """The FAL_* variables for an emulator that accepts any key."""
+    from connector.emulator.emulator import env_for
 
-    return {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
-            "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn",
-            "FAL_KEY": ANY_KEY}
+    return env_for(url)
 
 
 # --- inside a contender's process -----------------------------------------------------------

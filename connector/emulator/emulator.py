@@ -29,6 +29,14 @@ ANY_KEY = "emulator-key-id:any-key-works"
 DEFAULT_BALANCE = 100.0  # USD of credit a fresh emulator's account starts with
 
 
+
+def env_for(url: str, api_key: str | None = None) -> dict[str, str]:
+    """The FAL_* variables that point the connector at an emulator serving ``url``, with a
+    ``FAL_KEY`` it accepts: ``api_key`` when it pins one, else a placeholder."""
+    return {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
+            "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn",
+            "FAL_KEY": api_key if api_key is not None else ANY_KEY}
+
 class Emulator:
     """A local, deterministic fal.ai: queue, sync run, platform API, JWKS + signed webhooks,
     storage uploads, fault injection. One base URL serves everything (see ``env()``)."""
@@ -134,10 +142,7 @@ class Emulator:
     def env(self) -> dict[str, str]:
         """The environment that points the connector at this emulator, with a ``FAL_KEY`` it
         accepts: the pinned key, or a placeholder when any key is accepted."""
-        url = self.url
-        return {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
-                "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn",
-                "FAL_KEY": self.api_key if self.api_key is not None else ANY_KEY}
+        return env_for(self.url, self.api_key)
 
     # --- webhooks and keys -----------------------------------------------------------------
 
