@@ -31,9 +31,13 @@ def progress_message(event: dict[str, Any], *, terminal: bool = False) -> str | 
     if kind == "submitted":
         return f"submitted {event.get('request_id')}" if terminal else f"submitted: request_id {event.get('request_id')}"
     if kind == "retrying":
-        from connector.http.retry import retry_message
-
-        return retry_message(event)
+        text = "retrying"
+        if event.get("next_attempt") and event.get("max_attempts"):
+            text += f" (attempt {event['next_attempt']}/{event['max_attempts']})"
+        text += f" in {event.get('wait')} s"
+        if event.get("failure_type"):
+            text += f" after {event['failure_type']}"
+        return f"{text}: {event.get('reason')}"
     if kind == "cancelling":
         return f"timeout reached: cancelling request {event.get('request_id')}"
     if kind == "upload_fallback":

@@ -198,14 +198,3 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     if seconds != seconds or seconds < 0 or seconds == float("inf"):
         return None
     return seconds
-
-
-def retry_message(event: dict[str, Any]) -> str:
-    """One progress line for a ``retrying`` event (CLI ``--follow`` and MCP progress)."""
-    text = "retrying"
-    if event.get("next_attempt") and event.get("max_attempts"):
-        text += f" (attempt {event['next_attempt']}/{event['max_attempts']})"
-    text += f" in {event.get('wait')} s"
-    if event.get("failure_type"):
-        text += f" after {event['failure_type']}"
-    return f"{text}: {event.get('reason')}"
