@@ -151,7 +151,8 @@ class InFlight:
             verdict = "the synchronous run was abandoned (it has no request id to cancel)"
         else:
             verdict = "nothing billable was pending"
-        partial = {k: v for k, v in (fields or {}).items() if k not in ("success", "error", "failure")}
+        # The call's own output may be its stopped form (status None): what the events saw stands.
+        partial = {k: v for k, v in (fields or {}).items() if v is not None and k not in ("success", "error", "failure")}
         partial["request_id"] = rid
         partial.setdefault("status", self.status)
         if outcome is not None:
