@@ -102,7 +102,7 @@ def manifest_operation(action_id: str, part: str | None = None) -> Operation:
 
 
 @functools.lru_cache(maxsize=1)
-def _load() -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
+def _load() -> tuple[tuple[ActionSpec, ...], _Operations]:
     source = _package_file("manifest.yaml")
     raw = source.read_bytes()
     kept = manifest_cache.read(source, raw)
@@ -134,7 +134,7 @@ def parse_manifest(document: Any, source: str = "manifest.yaml") -> tuple[Action
 
 def parse_manifest_operations(
     document: Any, source: str = "manifest.yaml", *, bundled: Mapping[str, Any] | None = None
-) -> tuple[tuple[ActionSpec, ...], dict[str, Operation]]:
+) -> tuple[tuple[ActionSpec, ...], _Operations]:
     """The specs of a manifest document and each action's declared ``Operation``, all checked.
     ``bundled`` (action id -> its bundled schemas): kept from a start that validated this very
     document with this very code, so neither is done again."""
@@ -148,14 +148,38 @@ def parse_manifest_operations(
             if name in seen:
                 raise ManifestError(f"{source}: action {spec.id!r}: name {name!r} is already used by {seen[name]!r}")
             seen[name] = spec.id
-    ids = frozenset(spec.id for spec in specs)
-    operations = {}
-    for entry, spec in zip(document["actions"], specs, strict=True):
-        try:
-            operations[spec.id] = compile_operation(entry, spec.input_schema, spec.output_schema, ids)
-        except OperationError as exc:
-            raise ManifestError(f"{source}: action {spec.id!r}: {exc}") from None
+    operations = _Operations(document["actions"], specs, source)
+    if bundled is None:
+        for spec in specs:
+            operations[spec.id]  # noqa: B018 - compiled now: a new document's mistakes fail its load
     return specs, operations
+
+
+class _Operations(dict[str, Operation]):
+    """Each action's ``Operation``, compiled when first asked for.
+
+    A document loaded from the files is compiled whole at once (``parse_manifest_operations``),
+    so its mistakes fail the load; a kept one passed those checks when it was kept, and a status
+    call needs one operation of the two dozen, so the others are never compiled."""
+
+    def __init__(self, entries: list[dict[str, Any]], specs: tuple[ActionSpec, ...], source: str) -> None:
+        super().__init__()
+        self._pending = {spec.id: (entry, spec) for entry, spec in zip(entries, specs, strict=True)}
+        self._ids = frozenset(self._pending)
+        self._source = source
+
+    def __missing__(self, action_id: str) -> Operation:
+        entry, spec = self._pending[action_id]  # KeyError for an id the manifest does not have
+        try:
+            operation = compile_operation(entry, spec.input_schema, spec.output_schema, self._ids)
+        except OperationError as exc:
+            raise ManifestError(f"{self._source}: action {spec.id!r}: {exc}") from None
+        self[action_id] = operation  # compiling twice in a race gives equal operations: harmless
+        return operation
+
+    def declares_response(self, action_id: str) -> bool:
+        """Whether the action's operation maps the answer (a ``response`` block), uncompiled."""
+        return "response" in self._pending[action_id][0]["operation"]
 
 
 def manifest_spec(action_id: str) -> ActionSpec:
@@ -168,7 +192,7 @@ def manifest_spec(action_id: str) -> ActionSpec:
 
 @functools.cache
 def _manifest_action(action_id: str, handler: Handler | None) -> Action:
-    return Action(manifest_spec(action_id), DeclaredHandler(manifest_operation(action_id)) if handler is None else handler)
+    return Action(manifest_spec(action_id), DeclaredHandler(lambda: manifest_operation(action_id)) if handler is None else handler)
 
 
 def manifest_actions(handlers: Mapping[str, Handler | None]) -> list[Action]:
@@ -183,4 +207,5 @@ def manifest_actions(handlers: Mapping[str, Handler | None]) -> list[Action]:
 
 def declarative_ids() -> list[str]:
     """The built-in actions the generic handler can perform alone (their operation maps the answer)."""
-    return [spec.id for spec in load_manifest() if manifest_operation(spec.id).response is not None]
+    specs, operations = _load()
+    return [spec.id for spec in specs if operations.declares_response(spec.id)]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 # The modules whose code turns the files into the kept result.
-_CODE = ("manifest.py", "schema_refs.py", "schema_walk.py", "schema_check.py", "models.py")
+_CODE = ("manifest.py", "operation.py", "schema_refs.py", "schema_walk.py", "schema_check.py", "models.py")
 
 
 def read(source: Any, raw: bytes) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -277,10 +277,18 @@ def perform(operation: Operation, inputs: dict[str, Any], ctx: Any) -> dict[str,
 
 
 class DeclaredHandler:
-    """An action handler that performs one declared operation (what a YAML-only action runs)."""
+    """An action handler that performs one declared operation (what a YAML-only action runs).
+    Given a function instead, it asks for the operation when it is first needed (the manifest
+    compiles an operation then)."""
 
-    def __init__(self, operation: Operation) -> None:
-        self.operation = operation
+    def __init__(self, operation: Operation | Callable[[], Operation]) -> None:
+        self._operation = operation
+
+    @property
+    def operation(self) -> Operation:
+        if not isinstance(self._operation, Operation):
+            self._operation = self._operation()
+        return self._operation
 
     def __call__(self, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
         return perform(self.operation, inputs, ctx)
