@@ -109,3 +109,22 @@ def test_a_bundled_schema_is_not_bundled_again():
     once = bundle(inline)
     assert once is not inline and once["properties"]["x"]["$ref"] == "#/$defs/app_id" and "app_id" in once["$defs"]
     assert bundle(once) is once
+
+
+def test_a_kept_manifest_compiles_each_operation_when_first_asked_for():
+    """A kept document passed every check when it was kept: its operations are compiled one by
+    one as actions need them, and each is the operation a load from the files compiles."""
+    import yaml
+
+    document = yaml.safe_load(manifest._package_file("manifest.yaml").read_text())
+    specs, eager = manifest.parse_manifest_operations(document)
+    assert set(dict(eager)) == {spec.id for spec in specs}  # from the files: all compiled at load
+    bundled = {spec.id: {"input_schema": spec.input_schema, "output_schema": spec.output_schema} for spec in specs}
+    _, lazy = manifest.parse_manifest_operations(document, bundled=bundled)
+    assert dict(lazy) == {}
+    assert lazy["get_request_status"] == eager["get_request_status"]
+    assert set(dict(lazy)) == {"get_request_status"}
+    assert [s.id for s in specs if lazy.declares_response(s.id)] == [s.id for s in specs if eager[s.id].response is not None]
+    assert set(dict(lazy)) == {"get_request_status"}  # answered from the entries, not by compiling
+    with pytest.raises(KeyError):
+        lazy["no_such_action"]
