@@ -46,40 +46,7 @@ BIG = 50_000_000  # bytes of the large result
 
 sys.path.insert(0, str(ROOT))  # benchmark this checkout, installed or not
 
-
-# -- the emulator process ------------------------------------------------------------------
-
-
-class EmulatorProcess:
-    """``bench/emu_server.py`` in a subprocess, driven by JSON lines over its stdin/stdout."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "emu_server.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1,
-        )
-        info = json.loads(self.proc.stdout.readline())
-        self.http: str = info["http"]
-        self.https: str = info["https"]
-        self.cert_file: str = info["cert_file"]
-        self._lock = threading.Lock()
-
-    def ask(self, op: str, **fields: Any) -> dict[str, Any]:
-        with self._lock:
-            self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
-            self.proc.stdin.flush()
-            return json.loads(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        try:
-            self.ask("stop")
-        except (OSError, ValueError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
+from bench.emu_process import EmulatorProcess  # noqa: E402  (after the path is set)
 
 # -- small statistics helpers -----------------------------------------------------------------
 

@@ -36,7 +36,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # this checkout's connector (and bench.*), installed or not
 
-from bench.sampling import peaks  # noqa: E402  (after the path is set)
+from bench.emu_process import EmulatorProcess  # noqa: E402  (after the path is set)
+from bench.sampling import peaks  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"  # this script writes its own section of it (bench/results_section.py)
 APP = "fal-ai/echo"
@@ -129,33 +130,9 @@ def child(name: str, n: int, env: dict[str, str]) -> int:
 # --- the driver ------------------------------------------------------------------------------
 
 
-class EmulatorProcess:
-    """``bench/emu_server.py`` in a subprocess, driven by JSON lines over its stdin/stdout."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "emu_server.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
-        assert self.proc.stdout is not None
-        self.urls = json.loads(self.proc.stdout.readline())
-
-    def ask(self, **cmd: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
-        return answer
-
-    def stop(self) -> None:
-        try:
-            self.ask(op="stop")
-        except (OSError, ValueError):
-            pass
-        self.proc.wait(10)
-
-
 def measure(name: str, n: int, emu: EmulatorProcess, timeout: float) -> dict[str, Any]:
-    env = emulator_env(emu.urls["http"])
-    emu.ask(op="log_clear")
+    env = emulator_env(emu.http)
+    emu.ask("log_clear")
     # Many threads and sockets at N = 1,000: raise the soft limit of open files for the child.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -174,7 +151,7 @@ def measure(name: str, n: int, emu: EmulatorProcess, timeout: float) -> dict[str
         tail = (stderr or stdout).strip().splitlines()[-3:]
         return {"name": name, "error": " / ".join(tail) or f"exit {proc.returncode}"}
     out: dict[str, Any] = {"name": name, **json.loads(lines[-1][len("RESULT "):])}
-    out["requests_per_job"] = emu.ask(op="log_count")["count"] / n
+    out["requests_per_job"] = emu.ask("log_count")["count"] / n
     return out
 
 
@@ -251,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     emu = EmulatorProcess()
     try:
-        emu.ask(op="set_model", app_id=APP, queue_seconds=0, run_seconds=args.run_seconds)
+        emu.ask("set_model", app_id=APP, queue_seconds=0, run_seconds=args.run_seconds)
         rows = []
         for name in names:
             print(f"{TITLES[name]} ...", file=sys.stderr, flush=True)

@@ -56,9 +56,9 @@ def test_run_py_rewrites_the_file_and_keeps_the_scale_section(bench, tmp_path):
 
 
 class FakeEmulator:
-    urls = {"http": "http://127.0.0.1:9"}
+    http = "http://127.0.0.1:9"
 
-    def ask(self, **cmd: Any) -> dict[str, Any]:
+    def ask(self, op: str, **fields: Any) -> dict[str, Any]:
         return {}
 
     def stop(self) -> None:
