@@ -2,7 +2,8 @@
 
     python bench/children.py rss {connector|fal-client|requests} APP_ID REQUEST_ID
 
-Prints one JSON line: ``maxrss_kb`` (peak RSS of this process, ``ru_maxrss``), ``base_kb``
+Prints one JSON line: ``maxrss_kb`` (peak RSS of this process since it started: ``VmHWM``, not
+``ru_maxrss``, which also counts the parent's memory copied when it forked), ``base_kb``
 (RSS after the imports and client set-up, before the call) and ``ok``. The environment comes
 from ``run.py`` (FAL_KEY, FAL_QUEUE_URL, FAL_QUEUE_RUN_HOST, certificate variables).
 """
@@ -11,16 +12,19 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 
 
-def _rss_kb() -> int:
+def _status_kb(field: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _rss_kb() -> int:
+    return _status_kb("VmRSS")
 
 
 def rss(contender: str, app_id: str, request_id: str) -> dict:
@@ -52,7 +56,7 @@ def rss(contender: str, app_id: str, request_id: str) -> dict:
         ok, size, detail = response.status_code == 200 and isinstance(data.get("padding"), str), len(data["padding"]), None
     else:
         raise SystemExit(f"unknown contender {contender!r}")
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    maxrss = _status_kb("VmHWM")
     return {"contender": contender, "ok": ok, "maxrss_kb": maxrss, "base_kb": base, "size": size, "error": detail}
 
 
