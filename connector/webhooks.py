@@ -11,22 +11,29 @@
         return "", 204
 
 The JWKS is fetched without the API key and kept at most 24 hours per URL; when no key
-verifies, it is fetched once more to follow a key rotation.
+verifies, it is fetched once more to follow a key rotation. It is fetched by the ``get_jwks``
+action (a Connector per URL that reads no settings from the environment), so the fetch has what
+every action has: one deadline over the whole of it (``timeout`` seconds, retries included), a
+size cap on the answer, no redirects and no key. A key set that cannot be fetched is a
+``WebhookVerificationError`` too: the delivery cannot be trusted (fal retries it later).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from connector.fal.webhook import JwksCache, WebhookVerificationError, jwks_source, verify_delivery
 from connector.fal.webhook_wire import DEFAULT_JWKS_URL, TOLERANCE_SECONDS
-from connector.strict_json import parse_json
+
+if TYPE_CHECKING:
+    from connector.runner import Connector
 
 _caches: dict[str, JwksCache] = {}
+_connectors: dict[tuple[str, float], Connector] = {}  # (JWKS URL, timeout) -> the Connector that fetches it
+_connectors_lock = threading.Lock()
 
 __all__ = ["WebhookVerificationError", "verify_webhook"]
 
@@ -45,9 +52,18 @@ def verify_webhook(
     url = jwks_url or os.environ.get("FAL_JWKS_URL") or DEFAULT_JWKS_URL
     cache = _caches.setdefault(url, JwksCache())
 
-    def fetch() -> Any:
-        response = requests.get(url, timeout=(min(5, timeout), timeout), allow_redirects=False)
-        response.raise_for_status()
-        return parse_json(response.content)
+    return verify_delivery(headers, body, jwks_source(jwks, cache, lambda: _fetch_jwks(url, timeout)),
+                           tolerance=tolerance_seconds).as_dict()
 
-    return verify_delivery(headers, body, jwks_source(jwks, cache, fetch), tolerance=tolerance_seconds).as_dict()
+
+def _fetch_jwks(url: str, timeout: float) -> dict[str, Any]:
+    from connector.runner import Connector  # here: a verification with a given key set sends nothing
+
+    with _connectors_lock:
+        conn = _connectors.get((url, timeout))
+        if conn is None:
+            conn = _connectors[(url, timeout)] = Connector(jwks_url=url, timeout=timeout, retry_deadline=timeout, environ={})
+    out = conn.run("get_jwks", {})
+    if not out["success"]:
+        raise WebhookVerificationError(f"fal's JWKS could not be fetched: {out['error']}")
+    return {"keys": out["keys"]}

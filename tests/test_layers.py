@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "connector.schema_walk")),
     # Checking and compiling: input checks, fal's shapes (app ids, statuses, webhook signatures),
     # the manifest loader and the declared operations it compiles.
-    ("validation", ("connector.validation", "connector.fal", "connector.webhooks", "connector.manifest",
+    ("validation", ("connector.validation", "connector.fal", "connector.manifest",
                     "connector.manifest_cache", "connector.operation", "connector.operation_transforms")),
     # Sending requests: session, retries, deadlines, SSE, following a job.
     ("http", ("connector.http", "connector.fal.follow")),
@@ -38,9 +38,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plugins", ("connector.default_plugins",)),
     # Agent platforms: tool definitions, tool calls, the MCP server.
     ("agents", ("connector.agents",)),
-    # Programs on top: the command line, the demo, the emulator, the pytest fixtures.
+    # Programs on top: the command line, the demo, the emulator, the pytest fixtures, the
+    # engine integrations and the webhook helper for web frameworks (it runs get_jwks).
     ("apps", ("connector.__main__", "connector.cli", "connector.cli_", "connector.demo", "connector.emulator",
-              "connector.testing", "connector.result_files", "connector.integrations")),
+              "connector.testing", "connector.result_files", "connector.integrations", "connector.webhooks")),
 ]
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
 

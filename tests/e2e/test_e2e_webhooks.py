@@ -18,17 +18,17 @@ from connector.webhooks import verify_webhook as verify_helper
 
 APP = "fal-ai/flux/dev"
 JWKS_PATH = "/.well-known/jwks.json"
-HELPER_UA = "python-requests"  # the helper fetches with plain requests; the Connector has its own UA
+HELPER_FETCHES: list[str] = []  # the JWKS URLs the helper fetched (counted in setup)
 
 
-def _jwks_fetches(emu, helper: bool | None = None) -> list[dict]:
-    out = []
-    for method, target, headers in list(emu.requests_log):
-        if method == "GET" and target.split("?")[0] == JWKS_PATH:
-            by_helper = headers.get("User-Agent", "").startswith(HELPER_UA)
-            if helper is None or helper == by_helper:
-                out.append(headers)
-    return out
+def _jwks_requests(emu) -> list[dict]:
+    """The headers of every JWKS request the emulator saw."""
+    return [headers for method, target, headers in list(emu.requests_log) if method == "GET" and target.split("?")[0] == JWKS_PATH]
+
+
+def _jwks_fetches(emu, helper: bool) -> int:
+    """How many JWKS fetches the helper made (helper=True), or the Connector (False)."""
+    return len(HELPER_FETCHES) if helper else len(_jwks_requests(emu)) - len(HELPER_FETCHES)
 
 
 def _deliver(emu, conn, receiver, n: int, prompt: str = "a fox") -> tuple[str, dict[str, str], bytes]:
@@ -45,6 +45,14 @@ def setup(keyed_emu, make_conn, webhook_receiver, monkeypatch):
     # The helper caches JWKS per URL for the process; a later emulator may get an earlier one's
     # port, so each test starts with an empty cache (fetch counts stay exact).
     monkeypatch.setattr(connector.webhooks, "_caches", {})
+    fetch = connector.webhooks._fetch_jwks
+    HELPER_FETCHES.clear()
+
+    def counted(url, timeout):
+        HELPER_FETCHES.append(url)
+        return fetch(url, timeout)
+
+    monkeypatch.setattr(connector.webhooks, "_fetch_jwks", counted)
     keyed_emu.set_model(APP, queue_seconds=0.02, run_seconds=0.05)
     return keyed_emu, make_conn(keyed_emu), webhook_receiver
 
@@ -78,8 +86,8 @@ def test_delivery_verifies_with_the_action_and_the_helper(setup, check_output):
 
     # the JWKS is public: fetched once by each verifier, and never with the API key, although
     # the emulator serves it from the same origin as the queue (a keyed origin)
-    fetches = _jwks_fetches(emu)
-    assert len(_jwks_fetches(emu, helper=False)) == 1 and len(_jwks_fetches(emu, helper=True)) == 1
+    fetches = _jwks_requests(emu)
+    assert _jwks_fetches(emu, helper=False) == 1 and _jwks_fetches(emu, helper=True) == 1
     assert all("Authorization" not in h for h in fetches)
     assert any(h.get("Authorization") == f"Key {emu.api_key}" for _, _, h in list(emu.requests_log))
 
@@ -170,7 +178,7 @@ def test_key_rotation_refetches_the_jwks_once(setup):
     assert conn.run("verify_webhook", {"headers": headers_a, "body": body_a.decode()})["valid"] is True
     assert verify_helper(headers_a, body_a, jwks_url=jwks_url)["request_id"] == rid_a
     assert conn.run("verify_webhook", {"headers": headers_a, "body": body_a.decode()})["valid"] is True
-    assert len(_jwks_fetches(emu, helper=False)) == 1  # cached
+    assert _jwks_fetches(emu, helper=False) == 1  # cached
 
     old_keys = emu.jwks()["keys"]
     emu.rotate_key(keep_old=False)
@@ -178,13 +186,13 @@ def test_key_rotation_refetches_the_jwks_once(setup):
     rid_b, headers_b, body_b = _deliver(emu, conn, receiver, 2, prompt="second")
     out = conn.run("verify_webhook", {"headers": headers_b, "body": body_b.decode()})
     assert out["success"] and out["request_id"] == rid_b, out
-    assert len(_jwks_fetches(emu, helper=False)) == 2  # the cached set failed: fetched once more
+    assert _jwks_fetches(emu, helper=False) == 2  # the cached set failed: fetched once more
     assert conn.run("verify_webhook", {"headers": headers_b, "body": body_b.decode()})["valid"] is True
-    assert len(_jwks_fetches(emu, helper=False)) == 2  # and cached again
+    assert _jwks_fetches(emu, helper=False) == 2  # and cached again
 
     assert verify_helper(headers_b, body_b, jwks_url=jwks_url)["request_id"] == rid_b
-    assert len(_jwks_fetches(emu, helper=True)) == 2
-    assert all("Authorization" not in h for h in _jwks_fetches(emu))
+    assert _jwks_fetches(emu, helper=True) == 2
+    assert all("Authorization" not in h for h in _jwks_requests(emu))
 
     # the old key is gone from the JWKS: the first delivery no longer verifies
     out = conn.run("verify_webhook", {"headers": headers_a, "body": body_a.decode()})
@@ -198,4 +206,4 @@ def test_rotation_keeping_the_old_key_verifies_both_without_refetch(setup):
     assert conn.run("verify_webhook", {"headers": headers_a, "body": body_a.decode()})["valid"] is True
     _, headers_b, body_b = _deliver(emu, conn, receiver, 2, prompt="second")
     assert conn.run("verify_webhook", {"headers": headers_b, "body": body_b.decode()})["valid"] is True
-    assert len(_jwks_fetches(emu, helper=False)) == 1  # both keys were in the first set
+    assert _jwks_fetches(emu, helper=False) == 1  # both keys were in the first set

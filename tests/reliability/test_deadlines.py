@@ -159,3 +159,23 @@ def test_finished_exchanges_do_not_pile_up() -> None:
         with deadline.exchange(time.monotonic() + 60):
             pass
     assert len(deadline.WATCHDOG._heap) < 5_000
+
+
+@pytest.mark.parametrize("fault", ["drip", "drip_headers"])
+def test_the_webhook_helper_bounds_a_dripping_jwks_by_its_timeout(emu: Emulator, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """connector.webhooks.verify_webhook, for web frameworks, fetches the key set through the
+    get_jwks action: a server that drips it a byte at a time (each read in time, the whole never)
+    ends within the helper's timeout, as a WebhookVerificationError saying why."""
+    from connector import webhooks
+
+    monkeypatch.setattr(webhooks, "_caches", {})
+    emu.faults.add("jwks", action=fault, interval=0.2, times=None)
+    body = b"{}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(webhooks.WebhookVerificationError) as caught:
+            webhooks.verify_webhook(emu.sign_webhook(body, "r"), body, jwks_url=emu.env()["FAL_JWKS_URL"], timeout=DEADLINE)
+    finally:
+        emu.faults.clear()
+    assert time.monotonic() - started < BOUND
+    assert "JWKS could not be fetched" in caught.value.reason and "never finished" in caught.value.reason
