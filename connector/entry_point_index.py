@@ -14,12 +14,13 @@ right after a change (a change in the same clock tick could otherwise go unseen)
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from connector import kept_files
 
 SETTLED = 2.0  # seconds an entry must be unchanged before an answer about it is kept
 KEPT = 16  # answers kept (for as many sys.path configurations), the oldest dropped first
@@ -42,10 +43,10 @@ def has_entry_points(group: str) -> bool:
     import importlib.metadata
 
     found = bool(importlib.metadata.entry_points(group=group))
-    if path is not None and not sys.dont_write_bytecode and time.time() - newest > SETTLED:
+    if path is not None and time.time() - newest > SETTLED:
         # A few keys side by side: the command and a script elsewhere start with different sys.path.
         kept = {k: v for k, v in list(answers.items())[-(KEPT - 1):] if k != key and isinstance(v, bool)}
-        _write(path, {"answers": {**kept, key: found}})
+        kept_files.write(path, json.dumps({"answers": {**kept, key: found}}))
     return found
 
 
@@ -66,25 +67,4 @@ def _key(group: str) -> tuple[str, float]:
 
 
 def _cache_path() -> Path | None:
-    try:
-        pyc = Path(importlib.util.cache_from_source(__file__))
-    except (NotImplementedError, ValueError):
-        return None
-    return pyc.with_name("entry-points.json")
-
-
-def _write(path: Path, document: dict[str, object]) -> None:
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-points-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(document, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # a read-only install: looked up at every start, as before
+    return kept_files.beside_bytecode(__file__, "entry-points.json")

@@ -16,12 +16,12 @@ where Python writes bytecode, and a stale or missing copy costs nothing but time
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
+
+from connector import kept_files
 
 # The modules whose code turns the files into the kept result.
 _CODE = ("manifest.py", "operation.py", "schema_refs.py", "schema_walk.py", "schema_check.py", "models.py")
@@ -45,38 +45,20 @@ def write(source: Any, raw: bytes, document: Any, bundled: dict[str, Any]) -> No
     """Keep the checked ``document`` and its actions' ``bundled`` schemas (id -> {input_schema,
     output_schema}). Not kept when JSON cannot carry the document (YAML dates, non-string keys)."""
     path = _path(source, raw)
-    if path is None or sys.dont_write_bytecode:
+    if path is None:
         return
+    kept = {"document": document, "bundled": bundled}
     try:
-        kept = {"document": document, "bundled": bundled}
         text = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
-        if json.loads(text) != kept:
-            return
-        import tempfile
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for old in path.parent.glob("manifest.*.json"):  # earlier versions: only the current one is of use
-            if old != path:
-                old.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except (OSError, TypeError, ValueError):
-        pass
+    except (TypeError, ValueError):
+        return
+    if json.loads(text) == kept:
+        kept_files.write(path, text, replaces="manifest.*.json")  # earlier versions: only the current one is of use
 
 
 def _path(source: Any, raw: bytes) -> Path | None:
     if not isinstance(source, Path):
         return None  # a zipped package: nothing kept
-    try:
-        pyc = Path(importlib.util.cache_from_source(str(source)))
-    except (NotImplementedError, ValueError):
-        return None
     digest = hashlib.blake2b(raw, digest_size=16)
     package = source.parent
     try:
@@ -87,4 +69,4 @@ def _path(source: Any, raw: bytes) -> Path | None:
         return None
     for name, stat in stamps:
         digest.update(f"\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return pyc.with_name(f"manifest.{digest.hexdigest()[:24]}.json")
+    return kept_files.beside_bytecode(source, f"manifest.{digest.hexdigest()[:24]}.json")

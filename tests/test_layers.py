@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "connector"
 # a new module must be placed here, or test_every_module_has_a_layer fails.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # What everything is written in terms of: errors, JSON, the action and settings models.
-    ("spec", ("connector.errors", "connector.strict_json", "connector.redaction", "connector.record",
+    ("spec", ("connector.errors", "connector.strict_json", "connector.redaction", "connector.record", "connector.kept_files",
               "connector.models", "connector.config", "connector.schema_check", "connector.schema_refs",
               "connector.schema_walk")),
     # Checking and compiling: input checks, fal's shapes (app ids, statuses, webhook signatures),
