@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import params
 from .auth import Keys, platform_error
-from .history import History, Record
+from .history import History, Record, unknown_endpoint
 from .models import Catalogue
 from .wire import Request, Response, json_response
 
@@ -134,12 +134,6 @@ class AccountAPI:
         return [r for r in self._history.records() if r.ended_at is not None and start <= r.ended_at < end
                 and (not endpoint_ids or r.job.endpoint_id in endpoint_ids)]
 
-    def _unknown(self, endpoint_ids: list[str]) -> Response | None:
-        for endpoint_id in endpoint_ids:
-            if self._catalogue.resolve(endpoint_id) is None:
-                return platform_error(404, "not_found", f"Endpoint not found: {endpoint_id}")
-        return None
-
     @staticmethod
     def _guard(handler: Callable[[], Response]) -> Response:
         try:
@@ -201,7 +195,7 @@ class AccountAPI:
         endpoint_ids = params.multi(req, "endpoint_id")
         if not endpoint_ids:
             raise params.BadParam("endpoint_id is required")
-        unknown = self._unknown(endpoint_ids)
+        unknown = unknown_endpoint(self._catalogue, endpoint_ids)
         if unknown:
             return unknown
         start, end, timeframe, tz = self._series(req)

@@ -146,6 +146,15 @@ class History:
         return 200, body
 
 
+
+def unknown_endpoint(catalogue: Catalogue, endpoint_ids: list[str]) -> Response | None:
+    """The platform API's 404 for the first of ``endpoint_ids`` the catalogue does not know."""
+    for endpoint_id in endpoint_ids:
+        if catalogue.resolve(endpoint_id) is None:
+            return platform_error(404, "not_found", f"Endpoint not found: {endpoint_id}")
+    return None
+
+
 class HistoryAPI:
     def __init__(self, history: History, catalogue: Catalogue, keys: Keys) -> None:
         self._history, self._catalogue, self._keys = history, catalogue, keys
@@ -174,12 +183,6 @@ class HistoryAPI:
             raise params.BadParam(f"Unknown expand value(s) {bad}; allowed ['payloads']")
         return bool(expand)
 
-    def _unknown(self, endpoint_ids: list[str]) -> Response | None:
-        for endpoint_id in endpoint_ids:
-            if self._catalogue.resolve(endpoint_id) is None:
-                return platform_error(404, "not_found", f"Endpoint not found: {endpoint_id}")
-        return None
-
     def by_endpoint(self, req: Request) -> Response:
         denied = self._keys.platform(req)
         if denied:
@@ -187,7 +190,7 @@ class HistoryAPI:
         endpoint_id = req.arg("endpoint_id")
         if not endpoint_id:
             return platform_error(400, "validation_error", "endpoint_id is required")
-        unknown = self._unknown([endpoint_id])
+        unknown = unknown_endpoint(self._catalogue, [endpoint_id])
         if unknown:
             return unknown
         return self._page(req, [endpoint_id], "items", lambda item, rec: item)
@@ -200,7 +203,7 @@ class HistoryAPI:
         if len(given) > 1:
             return platform_error(400, "validation_error", f"{given} are mutually exclusive; send one")
         endpoint_ids = params.multi(req, "endpoint_id") + params.multi(req, "endpoint")
-        unknown = self._unknown(endpoint_ids)
+        unknown = unknown_endpoint(self._catalogue, endpoint_ids)
         if unknown:
             return unknown
         try:
