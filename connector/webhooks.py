@@ -20,8 +20,8 @@ size cap on the answer, no redirects and no key. A key set that cannot be fetche
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from connector.runner import Connector
 
 _caches: dict[str, JwksCache] = {}
-_connectors: dict[tuple[str, float], Connector] = {}  # (JWKS URL, timeout) -> the Connector that fetches it
-_connectors_lock = threading.Lock()
 
 __all__ = ["WebhookVerificationError", "verify_webhook"]
 
@@ -56,14 +54,16 @@ def verify_webhook(
                            tolerance=tolerance_seconds).as_dict()
 
 
-def _fetch_jwks(url: str, timeout: float) -> dict[str, Any]:
+@functools.cache
+def _connector(url: str, timeout: float) -> Connector:
+    """The Connector that fetches the key set at ``url`` (one per URL and timeout, for the process)."""
     from connector.runner import Connector  # here: a verification with a given key set sends nothing
 
-    with _connectors_lock:
-        conn = _connectors.get((url, timeout))
-        if conn is None:
-            conn = _connectors[(url, timeout)] = Connector(jwks_url=url, timeout=timeout, retry_deadline=timeout, environ={})
-    out = conn.run("get_jwks", {})
+    return Connector(jwks_url=url, timeout=timeout, retry_deadline=timeout, environ={})
+
+
+def _fetch_jwks(url: str, timeout: float) -> dict[str, Any]:
+    out = _connector(url, timeout).run("get_jwks", {})
     if not out["success"]:
         raise WebhookVerificationError(f"fal's JWKS could not be fetched: {out['error']}")
     return {"keys": out["keys"]}
