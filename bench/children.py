@@ -23,16 +23,12 @@ def _status_kb(field: str) -> int:
     return 0
 
 
-def _rss_kb() -> int:
-    return _status_kb("VmRSS")
-
-
 def rss(contender: str, app_id: str, request_id: str) -> dict:
     if contender == "connector":
         from connector import Connector
 
         conn = Connector()
-        base = _rss_kb()
+        base = _status_kb("VmRSS")
         out = conn.run("get_request_response", {"app_id": app_id, "request_id": request_id})
         ok = bool(out["success"]) and isinstance(out["data"].get("padding"), str)
         size = len(out["data"]["padding"]) if ok else 0
@@ -42,14 +38,14 @@ def rss(contender: str, app_id: str, request_id: str) -> dict:
 
         client = fal_client.SyncClient()
         client._client  # noqa: B018 - build the httpx client before the baseline, as Connector() does
-        base = _rss_kb()
+        base = _status_kb("VmRSS")
         data = client.result(app_id, request_id)
         ok, size, detail = isinstance(data.get("padding"), str), len(data["padding"]), None
     elif contender == "requests":
         import requests
 
         session = requests.Session()
-        base = _rss_kb()
+        base = _status_kb("VmRSS")
         url = f"{os.environ['FAL_QUEUE_URL']}/{app_id}/requests/{request_id}"
         response = session.get(url, headers={"Authorization": f"Key {os.environ['FAL_KEY']}"}, timeout=60)
         data = response.json()

@@ -22,22 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE = 20_000_000  # bytes of the result
 MIB = 1 << 20
 
-CHILD = """
-import json, sys
-from connector import Connector
-
-def kib(field):  # VmHWM, not ru_maxrss: that also counts the parent's memory, copied at the fork
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
-
-conn = Connector()
-base = kib("VmRSS")
-out = conn.run("get_request_response", {"app_id": "fal-ai/sized", "request_id": sys.argv[1]})
-print(json.dumps({
-    "ok": out["success"], "size": len(out["data"]["padding"]) if out["success"] else out["error"],
-    "base_kib": base, "peak_kib": kib("VmHWM"),
-}))
-"""
+# The benchmark's own memory child: a fresh process, its peak as VmHWM (bench/children.py).
+CHILD = ROOT / "bench" / "children.py"
 
 
 def test_a_large_result_is_held_twice_at_most(fal_emulator, fal_connector, tmp_path):
@@ -54,10 +40,10 @@ def test_a_large_result_is_held_twice_at_most(fal_emulator, fal_connector, tmp_p
     env.update(fal_emulator.env(), FAL_KEY=TEST_KEY, PYTHONPYCACHEPREFIX=str(tmp_path),
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p))
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", CHILD, request_id], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        done = subprocess.run([sys.executable, str(CHILD), "rss", "connector", "fal-ai/sized", request_id], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["ok"] and found["size"] > SIZE - 100, found
-    grown = (found["peak_kib"] - found["base_kib"]) * 1024
+    grown = (found["maxrss_kb"] - found["base_kb"]) * 1024
     # Two copies plus what the call itself needs (about 10 MiB); a third copy (19 MiB) goes over.
     assert grown < 2 * SIZE + 12 * MIB, f"the call grew the process by {grown / MIB:.1f} MiB for a {SIZE / MIB:.1f} MiB body"
