@@ -33,7 +33,6 @@ gives the ``request_id`` back (webhooks).
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +42,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from celery import Celery, Task, signature
 
 from connector import Connector
+from connector.errors import ActionError
 from connector.integrations.celery_store import JobStore
 
 __all__ = ["FalTasks"]
@@ -55,8 +55,7 @@ KEY_PARAM = "fal_job"
 
 def _failure(kind: str, error: str, **extra: Any) -> dict[str, Any]:
     """An output in the connector's failure shape, for outcomes this module decides."""
-    failure = {"type": kind, "status_code": None, "retryable": False, "attempts": 0,
-               "fal_request_id": extra.get("request_id"), "retry_after": None, "detail": None}
+    failure = ActionError(kind, error, fal_request_id=extra.get("request_id")).failure()
     return {"success": False, "error": error, "failure": failure, **extra}
 
 
@@ -64,7 +63,8 @@ class FalTasks:
     """Registers the fal tasks on a Celery ``app``.
 
     ``connector``: a callable returning the ``Connector`` each worker process uses (default
-    ``Connector()``, configured from the environment); it is made once, on first use.
+    ``Connector()``, configured from the environment); it is made once, here (the task list is read
+    from it).
     ``redis_url``: the deduplication store (default: the app's broker URL, which must then be Redis).
     ``webhook_url``: where fal can reach ``wsgi_app`` (or your route calling ``handle_webhook``);
     None means polling. ``poll_interval``: seconds between status looks. ``lease``: seconds a
@@ -89,9 +89,7 @@ class FalTasks:
     ) -> None:
         self.app, self.webhook_url = app, webhook_url
         self.poll_interval, self.webhook_fallback, self.lease, self.timeout = poll_interval, webhook_fallback, lease, timeout
-        self._make_connector = connector
-        self._connector: Connector | None = None
-        self._lock = threading.Lock()
+        self.connector = connector()
         self.store = JobStore(redis_url or str(app.conf.broker_url), prefix=key_prefix)
         self.actions: dict[str, Task] = {}
         for spec in self.connector.actions():
@@ -103,13 +101,6 @@ class FalTasks:
         self.resume = self._task(f"{prefix}.job.resume", self._resume, acks_late=True, ignore_result=True)
 
     # --- set-up ----------------------------------------------------------------------------
-
-    @property
-    def connector(self) -> Connector:
-        with self._lock:
-            if self._connector is None:
-                self._connector = self._make_connector()
-            return self._connector
 
     def _task(self, name: str, fn: Callable[..., Any], *, acks_late: bool, ignore_result: bool = False) -> Task:
         # bind: the functions need the request (delivery id, chain) and self.retry.
@@ -310,8 +301,7 @@ class FalTasks:
 
     def close(self) -> None:
         self.store.close()
-        if self._connector is not None:
-            self._connector.close()
+        self.connector.close()
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
