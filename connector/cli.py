@@ -127,9 +127,9 @@ def _print(obj: Any) -> None:
 
 def _failure(type_: str, message: str) -> dict[str, Any]:
     from connector.errors import ActionError
+    from connector.models import failure_output
 
-    error = ActionError(type_, message)
-    return {"success": False, "error": message, "failure": error.failure()}
+    return failure_output({}, ActionError(type_, message))
 
 
 @functools.cache

@@ -18,7 +18,7 @@ own meaning of a status) raises ``error.derive(...)`` ``from`` it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 FAILURE_TYPES = frozenset(
     {
@@ -42,6 +42,9 @@ FAILURE_TYPES = frozenset(
         "cancelled",
     }
 )
+
+
+_Error = TypeVar("_Error", bound="ActionError")
 
 
 class ActionError(Exception):
@@ -73,7 +76,7 @@ class ActionError(Exception):
         self.detail = detail
         self.partial = dict(partial or {})
 
-    def derive(self, **changes: Any) -> ActionError:
+    def derive(self: _Error, **changes: Any) -> _Error:
         """A new error of the same class, with the same fields but ``changes`` (``type``,
         ``message``, ``partial`` or any ``failure`` field); raise it ``from`` this one."""
         fields = {**vars(self), **changes}

@@ -11,7 +11,6 @@ can print it and validation needs no registry.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from connector.operation import DeclaredHandler, Operation, OperationError, comp
 from connector.schema_check import SchemaValidator
 from connector.schema_refs import ManifestError, bundle, load_schema_file, self_contained
 from connector.schema_refs import package_file as _package_file
+from connector.schema_walk import copy_json
 
 
 def spec_from_entry(entry: dict[str, Any], where: str, bundled: Mapping[str, Any] | None = None) -> ActionSpec:
@@ -63,7 +63,7 @@ def _check_schema(schema: dict[str, Any], where: str, key: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _manifest_validator() -> SchemaValidator:
-    schema = json.loads(json.dumps(load_schema_file("manifest.schema.json")))  # a copy: the loaded file is shared
+    schema = copy_json(load_schema_file("manifest.schema.json"))  # a copy: the loaded file is shared
     # An operation's parts are each shaped like an operation without parts or uses: the schema
     # file says so in words (its $refs point only into common.json), the loader checks it here.
     operation = schema["properties"]["actions"]["items"]["properties"]["operation"]

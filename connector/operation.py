@@ -103,18 +103,8 @@ class Outcome(Frozen):
     def error(self, exc: HTTPStatusError, inputs: Mapping[str, Any], retryable: bool) -> HTTPStatusError:
         fields = _Blank({**{k: v for k, v in inputs.items() if isinstance(v, (str, int, float))}, "status": exc.status_code,
                          "detail": exc.detail, "message": exc.message, "app_path": _app_path(inputs)})
-        return HTTPStatusError(
-            self.failure or exc.type,
-            self.message.format_map(fields) if self.message else exc.message,
-            response=exc.response,
-            status_code=exc.status_code,
-            retryable=retryable,
-            attempts=exc.attempts,
-            fal_request_id=exc.fal_request_id,
-            retry_after=exc.retry_after,
-            detail=exc.detail,
-            partial={**exc.partial, **dict(self.partial)},
-        )
+        return exc.derive(type=self.failure or exc.type, message=self.message.format_map(fields) if self.message else exc.message,
+                          retryable=retryable, partial={**exc.partial, **dict(self.partial)})
 
 
 class _Blank(dict[str, Any]):
