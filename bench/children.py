@@ -14,13 +14,7 @@ import json
 import os
 import sys
 
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+from bench.sampling import process_status  # bench/run.py runs this with the checkout on PYTHONPATH
 
 
 def rss(contender: str, app_id: str, request_id: str) -> dict:
@@ -28,7 +22,7 @@ def rss(contender: str, app_id: str, request_id: str) -> dict:
         from connector import Connector
 
         conn = Connector()
-        base = _status_kb("VmRSS")
+        base = process_status()["rss_kb"]
         out = conn.run("get_request_response", {"app_id": app_id, "request_id": request_id})
         ok = bool(out["success"]) and isinstance(out["data"].get("padding"), str)
         size = len(out["data"]["padding"]) if ok else 0
@@ -38,21 +32,21 @@ def rss(contender: str, app_id: str, request_id: str) -> dict:
 
         client = fal_client.SyncClient()
         client._client  # noqa: B018 - build the httpx client before the baseline, as Connector() does
-        base = _status_kb("VmRSS")
+        base = process_status()["rss_kb"]
         data = client.result(app_id, request_id)
         ok, size, detail = isinstance(data.get("padding"), str), len(data["padding"]), None
     elif contender == "requests":
         import requests
 
         session = requests.Session()
-        base = _status_kb("VmRSS")
+        base = process_status()["rss_kb"]
         url = f"{os.environ['FAL_QUEUE_URL']}/{app_id}/requests/{request_id}"
         response = session.get(url, headers={"Authorization": f"Key {os.environ['FAL_KEY']}"}, timeout=60)
         data = response.json()
         ok, size, detail = response.status_code == 200 and isinstance(data.get("padding"), str), len(data["padding"]), None
     else:
         raise SystemExit(f"unknown contender {contender!r}")
-    maxrss = _status_kb("VmHWM")
+    maxrss = process_status()["hwm_kb"]
     return {"contender": contender, "ok": ok, "maxrss_kb": maxrss, "base_kb": base, "size": size, "error": detail}
 
 

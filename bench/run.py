@@ -47,6 +47,7 @@ BIG = 50_000_000  # bytes of the large result
 sys.path.insert(0, str(ROOT))  # benchmark this checkout, installed or not
 
 from bench.emu_process import EmulatorProcess  # noqa: E402  (after the path is set)
+from bench.sampling import machine_load  # noqa: E402
 
 # -- small statistics helpers -----------------------------------------------------------------
 
@@ -484,22 +485,6 @@ def _get(res: dict[str, Any], *path: str) -> Any:
             return None
         value = value[key]
     return value
-
-
-def machine_load() -> dict[str, Any]:
-    """How busy the machine is: load averages, and the processes on a CPU besides this run's."""
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return {}
-    running = 0
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("procs_running"):
-                running = int(line.split()[1])
-    except OSError:
-        pass
-    return {"load_1m": round(one, 2), "load_5m": round(five, 2), "load_15m": round(fifteen, 2), "running": running}
 
 
 def validator_figures(quick: bool) -> str | None:

@@ -1,22 +1,46 @@
-"""Peak threads and resident memory of this process, sampled while a block runs (the scale
-bench's contenders measure themselves with it)."""
+"""What the benchmarks read of this process and of the machine: thread count and resident
+memory (now, and the peak since the process started), peaks sampled while a block runs (the
+scale bench's contenders measure themselves with it), and the machine's load."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_STATUS = {"Threads": "threads", "VmRSS": "rss_kb", "VmHWM": "hwm_kb"}
 
 
 def process_status() -> dict[str, int]:
-    """This process's thread count and resident memory (kB), from ``/proc/self/status``."""
+    """This process's ``threads``, resident memory ``rss_kb`` and its peak since the process
+    started ``hwm_kb`` (VmHWM; ``ru_maxrss`` would also count a parent's memory, copied into the
+    process when it was forked), from ``/proc/self/status``."""
     now = {}
     with open("/proc/self/status") as status:
         for line in status:
             key, _, value = line.partition(":")
-            if key in ("Threads", "VmRSS"):
-                now["threads" if key == "Threads" else "rss_kb"] = int(value.split()[0])
+            if key in _STATUS:
+                now[_STATUS[key]] = int(value.split()[0])
     return now
+
+
+def machine_load() -> dict[str, Any]:
+    """How busy the machine is: load averages, and the processes on a CPU besides this run's."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return {}
+    running = 0
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("procs_running"):
+                running = int(line.split()[1])
+    except OSError:
+        pass
+    return {"load_1m": round(one, 2), "load_5m": round(five, 2), "load_15m": round(fifteen, 2), "running": running}
 
 
 @contextmanager

@@ -12,7 +12,7 @@ The emulator runs in its own process (``bench/emu_server.py``) and counts the HT
 receives; each contender runs in a fresh child process, so its peak RSS and threads are its
 own. Reported per contender: wall time from the first submit to the last result in hand,
 peak threads and peak RSS of the contender's process (threads sampled every 50 ms; RSS is
-``ru_maxrss``), and HTTP requests per job seen by fal; then each as a ratio to (a). Services
+the process's own VmHWM, not ``ru_maxrss``, which also counts the parent's memory), and HTTP requests per job seen by fal; then each as a ratio to (a). Services
 the engines run beside that process (Redis, Temporal's dev server) are not counted in its
 threads or RSS. Not a test: ``bench/conftest.py`` makes pytest collect nothing here.
 """
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]  # this checkout's connector (and bench.*), installed or not
 
 from bench.emu_process import EmulatorProcess  # noqa: E402  (after the path is set)
-from bench.sampling import peaks  # noqa: E402
+from bench.sampling import machine_load, peaks, process_status  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"  # this script writes its own section of it (bench/results_section.py)
 APP = "fal-ai/echo"
@@ -48,13 +48,6 @@ TITLES = {
     "celery": "(c) Celery + Redis, webhooks",
     "celery_poll": "(c') Celery + Redis, polling every 2 s",
 }
-
-
-def emulator_env(url: str) -> dict[str, str]:
-    """The FAL_* variables for an emulator that accepts any key."""
-    from connector.emulator.emulator import env_for
-
-    return env_for(url)
 
 
 # --- inside a contender's process -----------------------------------------------------------
@@ -122,7 +115,7 @@ RUNNERS: dict[str, Callable[[int, dict[str, str]], dict[str, Any]]] = {
 
 def child(name: str, n: int, env: dict[str, str]) -> int:
     out = RUNNERS[name](n, env)
-    out["peak_rss_kb"] = max(out.get("peak_rss_kb") or 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    out["peak_rss_kb"] = max(out.get("peak_rss_kb") or 0, process_status()["hwm_kb"])
     print("RESULT " + json.dumps(out), flush=True)
     return 0
 
@@ -131,7 +124,9 @@ def child(name: str, n: int, env: dict[str, str]) -> int:
 
 
 def measure(name: str, n: int, emu: EmulatorProcess, timeout: float) -> dict[str, Any]:
-    env = emulator_env(emu.http)
+    from connector.emulator.emulator import env_for  # here: the children must not carry the emulator's modules
+
+    env = env_for(emu.http)
     emu.ask("log_clear")
     # Many threads and sockets at N = 1,000: raise the soft limit of open files for the child.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -188,10 +183,8 @@ HOW = (
 
 
 def load_average() -> str:
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
+    load = machine_load()
+    return "/".join(f"{load[k]:.2f}" for k in ("load_1m", "load_5m", "load_15m")) if load else "?"
 
 
 def results_section(rows: list[dict[str, Any]], n: int, run_seconds: float, command: str, load_before: str) -> str:
