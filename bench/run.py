@@ -48,27 +48,7 @@ sys.path.insert(0, str(ROOT))  # benchmark this checkout, installed or not
 
 from bench.emu_process import EmulatorProcess  # noqa: E402  (after the path is set)
 from bench.sampling import machine_load  # noqa: E402
-
-# -- small statistics helpers -----------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def rotate(items: list[Any], n: int) -> list[Any]:
-    n %= len(items)
-    return items[n:] + items[:n]
-
-
-def spread(values: list[float], inner: bool = False) -> dict[str, float]:
-    """median with its spread: min and max, or (``inner``, for thousands of samples) the
-    quartiles p25 and p75."""
-    if inner:
-        return {"median": statistics.median(values), "lo": pct(values, 0.25), "hi": pct(values, 0.75), "n": len(values)}
-    return {"median": statistics.median(values), "lo": min(values), "hi": max(values), "n": len(values)}
-
+from bench.stats import pct, rotate, spread  # noqa: E402
 
 # -- contenders for the in-process figures ------------------------------------------------------
 
