@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -134,17 +133,10 @@ class AccountAPI:
         return [r for r in self._history.records() if r.ended_at is not None and start <= r.ended_at < end
                 and (not endpoint_ids or r.job.endpoint_id in endpoint_ids)]
 
-    @staticmethod
-    def _guard(handler: Callable[[], Response]) -> Response:
-        try:
-            return handler()
-        except params.BadParam as e:
-            return platform_error(400, "validation_error", str(e))
-
     # --- routes ----------------------------------------------------------------------------
 
     def usage(self, req: Request) -> Response:
-        return self._keys.platform(req, admin=True) or self._guard(lambda: self._usage(req))
+        return self._keys.platform(req, admin=True) or self._usage(req)
 
     def _usage(self, req: Request) -> Response:
         start, end, timeframe, tz = self._series(req)
@@ -189,7 +181,7 @@ class AccountAPI:
         return json_response(200, body)
 
     def analytics(self, req: Request) -> Response:
-        return self._keys.platform(req) or self._guard(lambda: self._analytics(req))
+        return self._keys.platform(req) or self._analytics(req)
 
     def _analytics(self, req: Request) -> Response:
         endpoint_ids = params.multi(req, "endpoint_id")
@@ -242,7 +234,7 @@ class AccountAPI:
         return json_response(200, body)
 
     def billing_events(self, req: Request) -> Response:
-        return self._keys.platform(req, admin=True) or self._guard(lambda: self._billing_events(req))
+        return self._keys.platform(req, admin=True) or self._billing_events(req)
 
     def _billing_events(self, req: Request) -> Response:
         start, end = params.window(req)

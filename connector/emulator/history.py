@@ -228,13 +228,10 @@ class HistoryAPI:
 
     def _page(self, req: Request, endpoint_ids: list[str], key: str,
               shape: Callable[[dict[str, Any], Record], dict[str, Any] | None]) -> Response:
-        try:
-            payloads = self._payloads(req)
-            items = [shaped for rec in self._filtered(req, endpoint_ids)
-                     if (shaped := shape(self._history.item(rec, payloads), rec)) is not None]
-            chunk, next_cursor, has_more = params.paginate(items, req, LIST_DEFAULT, LIST_MAX)
-        except params.BadParam as e:
-            return platform_error(400, "validation_error", str(e))
+        payloads = self._payloads(req)
+        items = [shaped for rec in self._filtered(req, endpoint_ids)
+                 if (shaped := shape(self._history.item(rec, payloads), rec)) is not None]
+        chunk, next_cursor, has_more = params.paginate(items, req, LIST_DEFAULT, LIST_MAX)
         return json_response(200, {key: chunk, "next_cursor": next_cursor, "has_more": has_more})
 
     def delete_payloads(self, req: Request, request_id: str) -> Response:

@@ -11,9 +11,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from . import params
 from .auth import Keys, platform_error
 from .models import FIXED_DATE, IMAGE_SIZES, Catalogue, ModelSpec
-from .params import cursor_for, multi, page_of
+from .params import cursor_for, multi
 from .wire import Request, Response, json_response
 
 DEFAULT_LIMIT, MAX_LIMIT, MAX_IDS = 20, 100, 50
@@ -114,15 +115,8 @@ class PlatformAPI:
         status, category, q = req.arg("status"), req.arg("category"), (req.arg("q") or "").strip().lower()
         if status not in (None, "", "active", "deprecated"):
             return _bad("status must be 'active' or 'deprecated'")
-        try:
-            limit = int(req.arg("limit") or DEFAULT_LIMIT)
-        except ValueError:
-            return _bad("limit must be an integer")
-        if not 1 <= limit <= MAX_LIMIT:
-            return _bad(f"limit must be between 1 and {MAX_LIMIT}")
-        page = page_of(req.arg("cursor"))
-        if page is None:
-            return _bad("Invalid cursor")
+        limit = params.limit(req, DEFAULT_LIMIT, MAX_LIMIT)
+        page = params.page(req)
 
         specs = self._catalogue.all()
         if ids:

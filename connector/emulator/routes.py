@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import control
+from . import control, params
 from .auth import platform_error
 from .models import NAMESPACES
 from .wire import Request, Response, detail, json_response
@@ -122,7 +122,19 @@ def _platform_route(emu: Any, method: str, segs: list[str]) -> Route:
         refused = platform_error(405, "validation_error", f"Method not allowed; use {allowed}")
         refused.headers["Allow"] = allowed
         return Route(None, _fixed(refused), platform=True)
-    return Route(name, fn, platform=True)
+    return Route(name, _validated(fn), platform=True)
+
+
+def _validated(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A platform route whose query a parser refused (``params.BadParam``) answers fal's 400."""
+
+    def route(req: Request) -> Response:
+        try:
+            return fn(req)
+        except params.BadParam as e:
+            return platform_error(400, "validation_error", str(e))
+
+    return route
 
 
 def _storage_route(emu: Any, method: str, segs: list[str]) -> Route:

@@ -65,10 +65,7 @@ class WorkflowsAPI:
             items = [w for w in items if search in w["name"].lower() or search in w["title"].lower()]
         if used:
             items = [w for w in items if used & set(w["endpoint_ids"])]
-        try:
-            chunk, next_cursor, has_more = params.paginate(items, req, LIST_DEFAULT, LIST_MAX)
-        except params.BadParam as e:
-            return platform_error(400, "validation_error", str(e))
+        chunk, next_cursor, has_more = params.paginate(items, req, LIST_DEFAULT, LIST_MAX)
         return json_response(200, {"workflows": chunk, "next_cursor": next_cursor, "has_more": has_more,
                                    "total": len(items)})
 
