@@ -16,35 +16,14 @@ the floor and the balance seen.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-from connector.default_plugins.refusals import not_usd, unreadable, usd_amount
+from connector.default_plugins.refusals import AmountCache, not_usd, unreadable, usd_amount
 from connector.errors import ActionError
 from connector.hookspecs import hookimpl
 from connector.plugin_state import PerConnector
 
-
-class BalanceCache:
-    """The last balance read (USD) and when it expires; thread-safe; only successes are kept."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._value: tuple[float, float] | None = None  # (expires at, USD)
-
-    def get(self) -> float | None:
-        with self._lock:
-            if self._value is None or self._value[0] <= time.monotonic():
-                return None
-            return self._value[1]
-
-    def put(self, usd: float, ttl: float) -> None:
-        with self._lock:
-            self._value = (time.monotonic() + ttl, usd) if ttl > 0 else None
-
-
-_BALANCES = PerConnector(BalanceCache)  # one cached balance per Connector
+_BALANCES = PerConnector(AmountCache)  # the cached balance (key None), one cache per Connector
 
 
 @hookimpl(trylast=True)  # after the model and cost rules: a refused call costs no balance read
@@ -72,7 +51,7 @@ def check_balance(action: Any, floor: float, context: Any) -> None:
 
 def _balance(action: Any, floor: float, context: Any) -> float:
     cache = _BALANCES.get(context)
-    cached = cache.get()
+    cached = cache.get(None)
     if cached is not None:
         return cached
     out = context.run_action("get_balance", {})
@@ -83,6 +62,6 @@ def _balance(action: Any, floor: float, context: Any) -> float:
     amount = usd_amount(balance, currency)
     if amount is None:
         raise not_usd(action, "min_balance_usd", floor, "fal reports the balance as", balance, currency, detail)
-    cache.put(amount, context.config.balance_cache_seconds)
+    cache.put(None, amount, context.config.balance_cache_seconds)
     return amount
 

@@ -40,12 +40,10 @@ before any request), so with no guardrail configured it returns at once.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from connector.default_plugins.refusals import not_usd, unreadable, usd_amount
+from connector.default_plugins.refusals import AmountCache, not_usd, unreadable, usd_amount
 from connector.errors import ActionError
 from connector.fal.app_id import parse_app_id
 from connector.hookspecs import hookimpl
@@ -138,30 +136,7 @@ def _check_budget(action: Any, endpoint: str, budget: float, context: Any) -> No
     )
 
 
-class EstimateCache:
-    """Endpoint -> (expires at, USD per call); thread-safe; only successful estimates are kept."""
-
-    def __init__(self) -> None:
-        self.ttl = ESTIMATE_TTL  # read when the cache is made (tests shorten it)
-        self._lock = threading.Lock()
-        self._items: dict[str, tuple[float, float]] = {}
-
-    def get(self, endpoint: str) -> float | None:
-        with self._lock:
-            item = self._items.get(endpoint)
-            if item is None:
-                return None
-            if item[0] <= time.monotonic():
-                del self._items[endpoint]
-                return None
-            return item[1]
-
-    def put(self, endpoint: str, cost: float) -> None:
-        with self._lock:
-            self._items[endpoint] = (time.monotonic() + self.ttl, cost)
-
-
-_ESTIMATES = PerConnector(EstimateCache)  # this plugin's estimates, one cache per Connector
+_ESTIMATES = PerConnector(AmountCache)  # this plugin's estimates by endpoint, one cache per Connector
 
 
 def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
@@ -181,5 +156,5 @@ def _estimate(action: Any, endpoint: str, budget: float, context: Any) -> float:
     cost = usd_amount(total, currency)
     if cost is None:
         raise not_usd(action, "max_cost_usd", budget, f"fal's estimate for {endpoint!r} is", total, currency, detail)
-    cache.put(endpoint, cost)
+    cache.put(endpoint, cost, ESTIMATE_TTL)
     return cost

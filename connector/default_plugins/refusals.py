@@ -1,14 +1,42 @@
 """What the money guardrails (max_cost_usd, min_balance_usd) share: reading an amount in USD
-from the answer of the action they ask (estimate_pricing, get_balance), and refusing the call
-when that answer cannot be used, because a limit that cannot be checked is not a limit."""
+from the answer of the action they ask (estimate_pricing, get_balance), keeping it for a while,
+and refusing the call when that answer cannot be used, because a limit that cannot be checked
+is not a limit."""
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Any
 
 from connector.errors import ActionError
 from connector.http.retry import inherited
+
+
+class AmountCache:
+    """Key -> (expires at, USD); thread-safe; only amounts that were read are kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[Any, tuple[float, float]] = {}
+
+    def get(self, key: Any) -> float | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] <= time.monotonic():
+                del self._items[key]
+                return None
+            return item[1]
+
+    def put(self, key: Any, usd: float, ttl: float) -> None:
+        with self._lock:
+            if ttl > 0:
+                self._items[key] = (time.monotonic() + ttl, usd)
+            else:
+                self._items.pop(key, None)
 
 
 def usd_amount(value: Any, currency: Any) -> float | None:
