@@ -279,11 +279,20 @@ class Transport:
         response.body = b"".join(chunks)
 
 
+def _where(request: Request) -> str:
+    return f"{request.method} {request.url.split('?')[0]}"
+
+
+def _maybe_accepted(where: str, what: str) -> str:
+    """The message of a billable request whose outcome is unknown: it was sent, and then ``what``."""
+    return f"{where}: the request was sent but {what}; fal may have accepted it — check your requests (or the webhook) before resubmitting"
+
+
 def _cut_off(request: Request, policy: RetryPolicy, started: float, received: int | None, fal_request_id: str | None = None,
              *, sent: bool = True) -> FailedAttempt:
     """The deadline cut the exchange: ``received`` bytes of the body had arrived (None: not
     even the headers had); not ``sent``: the connection was still opening."""
-    where = f"{request.method} {request.url.split('?')[0]}"
+    where = _where(request)
     elapsed = time.monotonic() - started
     if not sent:
         what = (f"the connection to {host_port(request.url)} (TCP connect or TLS handshake) never opened: the action's "
@@ -294,7 +303,7 @@ def _cut_off(request: Request, policy: RetryPolicy, started: float, received: in
         what = f"the answer's body never finished ({received} bytes arrived): the action's deadline ran out {elapsed:.1f} s into this attempt"
     verdict = cut_off(policy.retry_class, sent=sent)
     if verdict.type == "outcome_unknown":
-        message = f"{where}: the request was sent but {what}; fal may have accepted it — check your requests (or the webhook) before resubmitting"
+        message = _maybe_accepted(where, what)
     else:
         message = f"{where}: {what}"
     return FailedAttempt(verdict, TransportError(verdict.type, message, retryable=verdict.retryable, fal_request_id=fal_request_id), cut_off=True)
@@ -302,15 +311,12 @@ def _cut_off(request: Request, policy: RetryPolicy, started: float, received: in
 
 def _transport_error(verdict: Verdict, request: Request, exc: BaseException, fal_request_id: str | None = None,
                      *, sent: bool = True) -> TransportError:
-    where = f"{request.method} {request.url.split('?')[0]}"
+    where = _where(request)
     cause = diagnose(exc, request.url)  # what failed, and at which host:port
     if not sent and is_read_timeout(exc):  # the socket's timeout ended a TLS handshake (or a proxy's tunnel)
         cause = f"the connection to {host_port(request.url)} did not open within the connect timeout (TCP connect or TLS handshake)"
     if verdict.type == "outcome_unknown":
-        message = (
-            f"{where}: the request was sent but no complete answer came back ({cause}); fal may have "
-            "accepted it — check your requests (or the webhook) before resubmitting"
-        )
+        message = _maybe_accepted(where, f"no complete answer came back ({cause})")
     elif verdict.type == "timeout":
         message = f"{where}: no answer within the read timeout ({cause})"
     elif isinstance(exc, requests.exceptions.SSLError):
