@@ -126,10 +126,11 @@ class Action(DataclassMethods):
     __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as a dataclass with eq
 
     def __post_init__(self) -> None:
-        # A plugin's inline schemas may use the shared common.json definitions too.
-        self.spec = dataclasses.replace(
-            self.spec, input_schema=bundle(self.spec.input_schema), output_schema=bundle(self.spec.output_schema)
-        )
+        # A plugin's inline schemas may use the shared common.json definitions too. (The
+        # manifest's come bundled already: bundle() returns them as they are, the spec too.)
+        inputs, outputs = bundle(self.spec.input_schema), bundle(self.spec.output_schema)
+        if inputs is not self.spec.input_schema or outputs is not self.spec.output_schema:
+            self.spec = dataclasses.replace(self.spec, input_schema=inputs, output_schema=outputs)
         self.input_validator = SchemaValidator(self.spec.input_schema)
         self.output_validator = SchemaValidator(self.spec.output_schema)
         self.output_defaults = output_defaults(self.spec.output_schema)
