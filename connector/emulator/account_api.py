@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import params
@@ -24,6 +25,8 @@ from .auth import Keys, platform_error
 from .history import History, Record, unknown_endpoint
 from .models import Catalogue
 from .wire import Request, Response, json_response
+
+_Entry = TypeVar("_Entry")
 
 TIMEFRAMES = ("minute", "hour", "day", "week", "month")
 USAGE_EXPANDS = ("time_series", "summary", "auth_method", "auth_method_structured")
@@ -82,6 +85,20 @@ def bucket_of(ts: float, timeframe: str, tz: ZoneInfo) -> str:
             t = t.replace(day=1)
     return t.isoformat()
 
+
+
+def _time_series(req: Request, entries: list[_Entry], ended_at: Callable[[_Entry], float | None],
+                 results: Callable[[list[_Entry]], list[dict[str, Any]]], timeframe: str,
+                 tz: ZoneInfo) -> tuple[list[dict[str, Any]], str | None, bool]:
+    """``entries`` (finished ones) grouped into time buckets by when each ended, each bucket with
+    its ``results``: one page of the series, with its next cursor and whether there is more."""
+    buckets: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        when = ended_at(entry)
+        assert when is not None
+        buckets.setdefault(bucket_of(when, timeframe, tz), []).append(entry)
+    series = [{"bucket": b, "results": results(group)} for b, group in sorted(buckets.items())]
+    return params.paginate(series, req, BUCKETS_DEFAULT, BUCKETS_MAX)
 
 class AccountAPI:
     def __init__(self, history: History, catalogue: Catalogue, keys: Keys, user_id: str,
@@ -169,13 +186,8 @@ class AccountAPI:
 
         body: dict[str, Any] = {"next_cursor": None, "has_more": False}
         if "time_series" in expand:
-            buckets: dict[str, list[Charge]] = {}
-            for c in charges:
-                assert c.rec.ended_at is not None
-                buckets.setdefault(bucket_of(c.rec.ended_at, timeframe, tz), []).append(c)
-            series = [{"bucket": b, "results": items(cs)} for b, cs in sorted(buckets.items())]
-            body["time_series"], body["next_cursor"], body["has_more"] = params.paginate(
-                series, req, BUCKETS_DEFAULT, BUCKETS_MAX)
+            body["time_series"], body["next_cursor"], body["has_more"] = _time_series(
+                req, charges, lambda c: c.rec.ended_at, items, timeframe, tz)
         if "summary" in expand:
             body["summary"] = items(charges)
         return json_response(200, body)
@@ -224,13 +236,8 @@ class AccountAPI:
         if "summary" in expand or "time_series" not in expand:
             body["summary"] = results(recs)
         if "time_series" in expand:
-            buckets: dict[str, list[Record]] = {}
-            for r in recs:
-                assert r.ended_at is not None
-                buckets.setdefault(bucket_of(r.ended_at, timeframe, tz), []).append(r)
-            series = [{"bucket": b, "results": results(rs)} for b, rs in sorted(buckets.items())]
-            body["time_series"], body["next_cursor"], body["has_more"] = params.paginate(
-                series, req, BUCKETS_DEFAULT, BUCKETS_MAX)
+            body["time_series"], body["next_cursor"], body["has_more"] = _time_series(
+                req, recs, lambda r: r.ended_at, results, timeframe, tz)
         return json_response(200, body)
 
     def billing_events(self, req: Request) -> Response:
