@@ -1,5 +1,5 @@
 import sys
 
-from connector.cli import main
+from connector.cli import command
 
-sys.exit(main())
+sys.exit(command())

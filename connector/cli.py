@@ -22,6 +22,17 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 # stay fast and a broken environment is reported as data, not a traceback.
 
 
+def command() -> int:
+    """The ``fal-connector`` console script and ``python -m connector``: ``main()``, and the
+    process then ends without tearing the interpreter down (``connector.cli_exit``)."""
+    from connector import cli_exit
+
+    cli_exit.install()
+    status = main()
+    cli_exit.arm(status)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     from connector import cli_gc
     from connector.cli_fast import parse_run
