@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from connector.record import DataclassMethods
+from connector.record import FrozenDataclass
 
 # kwarg -> environment variable, for everything that is not the key.
 _ENV = {
@@ -79,8 +79,8 @@ class SecretStr:
         return f"SecretStr({str(self)!r})"
 
 
-@dataclass(frozen=True, repr=False, eq=False)  # eq and hash: DataclassMethods
-class Config(DataclassMethods):
+@dataclass(repr=False, eq=False)  # frozen, eq and hash: FrozenDataclass
+class Config(FrozenDataclass):
     """Every setting, read and checked once (see ``_FIELDS``); immutable."""
 
     api_key: SecretStr | None = None

@@ -23,8 +23,9 @@ def beside_bytecode(source: str | Path, name: str) -> Path | None:
         return None
 
 
-def write(path: Path, text: str, *, replaces: str | None = None) -> None:
-    """Keep ``text`` at ``path``; ``replaces``: a glob of earlier versions beside it, removed."""
+def write(path: Path, data: str | bytes, *, replaces: str | None = None) -> None:
+    """Keep ``data`` (text is written as UTF-8) at ``path``; ``replaces``: a glob of earlier
+    versions beside it, removed."""
     if sys.dont_write_bytecode:
         return
     import tempfile
@@ -36,8 +37,8 @@ def write(path: Path, text: str, *, replaces: str | None = None) -> None:
                 old.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)

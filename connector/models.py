@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import ActionError
-from connector.record import DataclassMethods
+from connector.record import DataclassMethods, FrozenDataclass
 from connector.schema_check import SchemaValidator
 from connector.schema_refs import bundle
 
@@ -32,14 +32,14 @@ def _build(kind: Any, value: Any, name: str) -> Any:
     return value
 
 
-class _Dumps(DataclassMethods):
+class _Dumps(FrozenDataclass):
     def model_dump(self) -> dict[str, Any]:
         """The fields as plain data (nested models as dicts), as pydantic's ``model_dump()`` gave them."""
         dumped: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]  # only dataclasses inherit this
         return dumped
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
+@dataclass(kw_only=True, eq=False, repr=False)  # frozen, eq, hash, repr: FrozenDataclass
 class Operation(_Dumps):
     """Where an action's request goes (the rest of a declared operation is ``connector.operation``'s)."""
 
@@ -51,7 +51,7 @@ class Operation(_Dumps):
         _check(self, {"method": str, "host": str, "path": str})
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
+@dataclass(kw_only=True, eq=False, repr=False)  # frozen, eq, hash, repr: FrozenDataclass
 class Annotations(_Dumps):
     """What an agent platform is told about an action's effects."""
 
@@ -64,7 +64,7 @@ class Annotations(_Dumps):
         _check(self, dict.fromkeys(("read_only", "destructive", "idempotent", "open_world"), bool))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: DataclassMethods
+@dataclass(kw_only=True, eq=False, repr=False)  # frozen, eq, hash, repr: FrozenDataclass
 class ActionSpec(_Dumps):
     """One declared action: a manifest entry with its schemas loaded and made self-contained.
 

@@ -8,7 +8,9 @@ a dozen of them before its first request. A ``Record`` subclass names its fields
 and sets them in its own ``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
 ``Config`` stay dataclasses: they are public, and callers use ``dataclasses.fields``/``replace``.
 They are declared ``eq=False, repr=False`` and inherit ``DataclassMethods``, the same three
-methods written once, so ``dataclass()`` compiles only ``__init__`` (and a frozen one's two guards).
+methods written once, so ``dataclass()`` compiles only ``__init__``; the immutable ones inherit
+``FrozenDataclass`` instead of passing ``frozen=True``, whose two guards ``dataclass()`` would
+compile for each class (half of its cost for ``Config``).
 """
 
 from __future__ import annotations
@@ -87,3 +89,21 @@ class DataclassMethods:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)  # type: ignore[arg-type]
         return f"{type(self).__qualname__}({fields})"
+
+
+class FrozenDataclass(DataclassMethods):
+    """``DataclassMethods`` for a dataclass that is immutable as ``@dataclass(frozen=True)`` makes
+    one: its ``__init__`` sets each field once, then assigning or deleting any attribute raises
+    ``dataclasses.FrozenInstanceError``. (``__post_init__`` normalises a field with
+    ``object.__setattr__``, as for a frozen dataclass.)"""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        fields = self.__dataclass_fields__  # type: ignore[attr-defined]  # only dataclasses inherit this
+        if name in self.__dict__ or name not in fields:  # only __init__ sets a field that is not set yet
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")

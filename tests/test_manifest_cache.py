@@ -60,7 +60,7 @@ def test_only_the_current_copy_is_kept(package):
     raw = _keep(package)
     _later(package / "manifest.py")
     _keep(package)
-    assert len(list(Path(sys.pycache_prefix).rglob("manifest.*.json"))) == 1
+    assert len(list(Path(sys.pycache_prefix).rglob("manifest.*"))) == 1
     assert manifest_cache.read(package / "manifest.yaml", raw) is not None
 
 
@@ -128,3 +128,12 @@ def test_a_kept_manifest_compiles_each_operation_when_first_asked_for():
     assert set(dict(lazy)) == {"get_request_status"}  # answered from the entries, not by compiling
     with pytest.raises(KeyError):
         lazy["no_such_action"]
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[: len(data) // 2], lambda data: b"", lambda data: b"\xff" * 64])
+def test_a_damaged_kept_copy_is_a_miss(package, damage):
+    raw = _keep(package)
+    (kept,) = Path(sys.pycache_prefix).rglob("manifest.*")
+    assert sys.implementation.cache_tag in kept.name  # marshal's format is one Python's own
+    kept.write_bytes(damage(kept.read_bytes()))
+    assert manifest_cache.read(package / "manifest.yaml", raw) is None

@@ -105,5 +105,38 @@ def test_manifest_models_and_config_keep_dataclass_equality_and_repr() -> None:
     assert hash(spec.annotations) == hash(dataclasses.replace(spec.annotations))
     assert Config.load({}) == Config.load({}) and Config.load({}) != Config.load({}, timeout=5)
     assert hash(Config.load({})) == hash(Config.load({}))
-    for cls in (type(spec), type(spec.annotations), Config):
-        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    for value in (spec, spec.annotations, spec.operation, Config.load({})):
+        assert_frozen_like_a_frozen_dataclass(value)
+
+
+def assert_frozen_like_a_frozen_dataclass(value: object) -> None:
+    import dataclasses
+
+    name = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
+    before = getattr(value, name)
+    for change in (lambda: setattr(value, name, before), lambda: delattr(value, name), lambda: setattr(value, "extra", 1)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            change()
+    assert getattr(value, name) is before and not hasattr(value, "extra")
+
+
+def test_frozen_dataclass_refuses_what_a_frozen_dataclass_refuses() -> None:
+    import dataclasses
+
+    from connector.record import FrozenDataclass
+
+    @dataclasses.dataclass(eq=False, repr=False)
+    class Lean(FrozenDataclass):
+        a: int
+        b: list[int] = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: list[int] = dataclasses.field(default_factory=list)
+
+    for value in (Lean(1), Plain(1)):
+        assert_frozen_like_a_frozen_dataclass(value)
+    lean = Lean(1, [2])
+    assert (lean.a, lean.b) == (1, [2]) and dataclasses.replace(lean, a=3).a == 3 and lean == Lean(1, [2])
+    assert dataclasses.asdict(lean) == dataclasses.asdict(Plain(1, [2]))
