@@ -701,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer calls, jobs and runs (a smoke test, not the figures of record)")
     p.add_argument("--calls", type=int, default=None, help="status calls per contender (default 3000; quick 600)")
     p.add_argument("--jobs", type=int, default=None, help="3 s jobs per follow contender (default 5; quick 2)")
-    p.add_argument("--cold", type=int, default=None, help="fresh processes per cold-start contender (default 25, also quick)")
+    p.add_argument("--cold", type=int, default=None, help="fresh processes per cold-start contender (default 41, also quick)")
     p.add_argument("--seconds", type=float, default=None, help="seconds per throughput round (default 2; quick 1)")
     p.add_argument("--save-as", choices=("before",), help="also store the figures as bench/results/before.json")
     p.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md and bench/results/latest.json")
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     calls = args.calls or (600 if args.quick else 3000)
     jobs = args.jobs or (2 if args.quick else 5)
-    cold_runs = args.cold or 25  # one start varies by ±25 % on a shared VM: 25 give a steadier median
+    cold_runs = args.cold or 41  # one start varies by ±25 % on a shared VM: 41 give a steadier median
     seconds = args.seconds or (1.0 if args.quick else 2.0)
     rounds = 3
 

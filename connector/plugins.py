@@ -49,13 +49,16 @@ class PluginManager(pluggy.PluginManager):
         return registered
 
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
-        # A module's classes, constants and imported names are never hook implementations, yet
-        # pluggy looks each one up with inspect.getattr_static to find that out: ~300 look-ups
-        # for the built-in plugins at every start. Only a function-like value goes on to pluggy.
+        # A module's classes, constants, imported names and unmarked functions are never hook
+        # implementations, yet pluggy looks each one up with inspect.getattr_static to find that
+        # out: ~300 look-ups for the built-in plugins at every start. Only a function-like value
+        # that may carry the hookimpl mark goes on to pluggy.
         if isinstance(plugin, types.ModuleType):
             value = vars(plugin).get(name, _ABSENT)
             if value is not _ABSENT and not isinstance(value, _HOOKABLE):
                 return None
+            if isinstance(value, types.FunctionType) and f"{self.project_name}_impl" not in vars(value):
+                return None  # @hookimpl sets this attribute on the function itself
         return super().parse_hookimpl_opts(plugin, name)
 
 

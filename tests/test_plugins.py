@@ -486,3 +486,40 @@ def test_action_error_is_public():
     assert err.failure()["type"] == "not_found"
     with pytest.raises(ValueError):
         ActionError("no_such_type", "x")
+
+
+def test_a_module_plugin_registers_the_hooks_pluggy_would(tmp_path):
+    # The manager skips what cannot be a hook implementation before pluggy looks: the marked
+    # functions (a plain one, a wrapper) are found, the rest never is, as with pluggy's own.
+    from connector import hookspecs
+    from connector.plugins import PluginManager
+
+    source = tmp_path / "module_plugin.py"
+    source.write_text(textwrap.dedent("""
+        from connector import hookimpl
+
+        @hookimpl
+        def action_event(event, context):
+            pass
+
+        @hookimpl(wrapper=True)
+        def execute_action(action, inputs, context):
+            return (yield)
+
+        def register_actions():  # a hook's name, unmarked: not an implementation
+            return []
+
+        class prepare_request:  # nor is a class
+            pass
+
+        retry_policy = 3
+        """))
+    spec = importlib.util.spec_from_file_location(f"module_plugin_{uuid.uuid4().hex}", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = {}
+    for manager in (PluginManager("fal_connector"), pluggy.PluginManager("fal_connector")):
+        manager.add_hookspecs(hookspecs)
+        manager.register(module, "sample")
+        found[type(manager)] = sorted(caller.name for caller in manager.get_hookcallers(module))
+    assert found[PluginManager] == found[pluggy.PluginManager] == ["action_event", "execute_action"]
