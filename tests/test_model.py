@@ -213,7 +213,7 @@ def test_the_parsed_manifest_is_cached_like_bytecode(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     manifest_cache.write(source, raw, document, bundled)
     assert manifest_cache.read(source, raw) == {"document": document, "bundled": bundled}
-    assert [p.name for p in tmp_path.rglob("manifest.*.json")] and not list(tmp_path.rglob("*.tmp"))
+    assert [p.name for p in tmp_path.rglob("manifest.*.marshal")] and not list(tmp_path.rglob("*.tmp"))
     assert manifest_cache.read(source, raw + b"\n# edited\n") is None  # another text, another key
     kept = manifest_cache.read(source, raw)
     assert manifest.parse_manifest(kept["document"]) == manifest.load_manifest()
