@@ -13,10 +13,10 @@ once per step. So:
   that exist (``gc.freeze``: never walked again) and resumes it, so the garbage the action
   itself makes is collected as usual; when ``main()`` returns, the collector is as it was found;
 - at exit, an exit handler (registered once per process) freezes the collector's objects, so
-  the interpreter's teardown neither walks nor frees them (the console script usually skips the
-  teardown altogether, ``cli_exit``; this is for the exits where it cannot). The rest of a normal exit is
+  the interpreter's teardown neither walks nor frees them. The rest of a normal exit is
   unchanged: every other exit handler runs (logging's flush), buffered output is written,
-  objects that reference counting frees are freed as before.
+  objects that reference counting frees are freed as before. (The console script usually skips
+  the teardown altogether, ``cli_exit``; this is for the exits where it cannot.)
 
 A program or a test that calls ``main()`` keeps its collector as it was, until its own exit.
 """

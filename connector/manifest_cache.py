@@ -12,8 +12,8 @@ of doing the work again.
 The key is a digest of the manifest's bytes, plus the size and modification time of every schema
 file and of the modules that load them (as Python keys bytecode to its source), and the Python
 that wrote it (``marshal``'s format is its own): changing any of them makes the kept copy miss,
-and it is rebuilt from the files. Like bytecode, it is written only
-where Python writes bytecode, and a stale or missing copy costs nothing but time.
+and it is rebuilt from the files. Like bytecode, it is written only where Python writes
+bytecode, and a stale or missing copy costs nothing but time.
 """
 
 from __future__ import annotations
