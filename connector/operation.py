@@ -144,8 +144,8 @@ class ResponseMap(Frozen):
 class Operation(Frozen):
     """One declared fal call. Frozen and shared by every call of the action."""
 
-    __slots__ = _fields = ("action_id", "method", "host", "path", "auth", "retry", "query", "headers", "idempotency_key", "body_field", "body_fields",
-                 "response", "outcomes", "uses", "parts")
+    __slots__ = _fields = ("action_id", "method", "host", "path", "auth", "retry", "query", "headers", "idempotency_key", "body_field",
+                           "body_fields", "response", "outcomes", "uses", "parts")
     action_id: str
     method: str
     host: str
@@ -315,8 +315,6 @@ def _first(sources: tuple[str, ...], body: Any, inputs: Mapping[str, Any]) -> An
 
 _TYPES_OF = {"array": ("array",), "object": ("object",), "string": ("string",), "number": ("number", "integer"),
              "integer": ("integer",), "boolean": ("boolean",)}
-
-
 
 
 # -- compiling a manifest entry (load time) --------------------------------------------------

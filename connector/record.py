@@ -5,8 +5,9 @@ class ``__hash__``, ``__setattr__``, ``__delattr__``) and compiles each one when
 created: 0.5-1 ms per class, paid at every start of the ``fal-connector`` command, which creates
 a dozen of them before its first request. A ``Record`` subclass names its fields in
 ``_fields`` (in the order of its ``__init__``'s positional parameters; usually ``__slots__`` too)
-and sets them in its own ``__init__``; the rest is shared, written once here. The manifest models (``ActionSpec``...) and
-``Config`` stay dataclasses: they are public, and callers use ``dataclasses.fields``/``replace``.
+and sets them in its own ``__init__``; the rest is shared, written once here. The manifest
+models (``ActionSpec``...) and ``Config`` stay dataclasses: they are public, and callers use
+``dataclasses.fields``/``replace``.
 They are declared ``eq=False, repr=False`` and inherit ``DataclassMethods``, the same three
 methods written once, so ``dataclass()`` compiles only ``__init__``; the immutable ones inherit
 ``FrozenDataclass`` instead of passing ``frozen=True``, whose two guards ``dataclass()`` would

@@ -86,7 +86,6 @@ def bucket_of(ts: float, timeframe: str, tz: ZoneInfo) -> str:
     return t.isoformat()
 
 
-
 def _time_series(req: Request, entries: list[_Entry], ended_at: Callable[[_Entry], float | None],
                  results: Callable[[list[_Entry]], list[dict[str, Any]]], timeframe: str,
                  tz: ZoneInfo) -> tuple[list[dict[str, Any]], str | None, bool]:
@@ -99,6 +98,7 @@ def _time_series(req: Request, entries: list[_Entry], ended_at: Callable[[_Entry
         buckets.setdefault(bucket_of(when, timeframe, tz), []).append(entry)
     series = [{"bucket": b, "results": results(group)} for b, group in sorted(buckets.items())]
     return params.paginate(series, req, BUCKETS_DEFAULT, BUCKETS_MAX)
+
 
 class AccountAPI:
     def __init__(self, history: History, catalogue: Catalogue, keys: Keys, user_id: str,

@@ -29,13 +29,13 @@ ANY_KEY = "emulator-key-id:any-key-works"
 DEFAULT_BALANCE = 100.0  # USD of credit a fresh emulator's account starts with
 
 
-
 def env_for(url: str, api_key: str | None = None) -> dict[str, str]:
     """The FAL_* variables that point the connector at an emulator serving ``url``, with a
     ``FAL_KEY`` it accepts: ``api_key`` when it pins one, else a placeholder."""
     return {"FAL_QUEUE_URL": url, "FAL_RUN_URL": url + "/run", "FAL_API_URL": url + "/v1",
             "FAL_JWKS_URL": url + "/.well-known/jwks.json", "FAL_REST_URL": url, "FAL_CDN_URL": url + "/cdn",
             "FAL_KEY": api_key if api_key is not None else ANY_KEY}
+
 
 class Emulator:
     """A local, deterministic fal.ai: queue, sync run, platform API, JWKS + signed webhooks,

@@ -146,7 +146,6 @@ class History:
         return 200, body
 
 
-
 def unknown_endpoint(catalogue: Catalogue, endpoint_ids: list[str]) -> Response | None:
     """The platform API's 404 for the first of ``endpoint_ids`` the catalogue does not know."""
     for endpoint_id in endpoint_ids:
