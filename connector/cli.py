@@ -24,10 +24,12 @@ GROUPS_HELP = ("offer only the actions of these tool groups, comma-separated: qu
 
 def command() -> int:
     """The ``fal-connector`` console script and ``python -m connector``: ``main()``, and the
-    process then ends without tearing the interpreter down (``connector.cli_exit``)."""
-    from connector import cli_exit
+    process then ends without tearing the interpreter down (``connector.cli_exit``), and
+    requests' optional helpers are imported only if used (``connector.cli_deferred``)."""
+    from connector import cli_deferred, cli_exit
 
     cli_exit.install()
+    cli_deferred.install()  # before anything imports requests
     status = main()
     cli_exit.arm(status)
     return status
