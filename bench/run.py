@@ -451,7 +451,11 @@ def machine() -> dict[str, str]:
 # The budget lines, as ratios of figures from the same run (absolute figures drift on a shared machine).
 PER_CALL_VS_REQUESTS = 1.0  # per-call median ≤ this × raw requests
 THROUGHPUT_VS_REQUESTS = 1.0  # 8-thread calls/s ≥ this × raw requests
-COLD_VS_FAL = 0.85  # cold start median ≤ this × fal-client's one-liner
+# Cold start ≤ this × fal-client's one-liner: the median, over the interleaved rounds, of each
+# round's connector start / fal-client start. This VM's speed moves in phases of a few seconds
+# (~120 ms, then ~180 ms, for the same start); both starts of a round fall in the same phase,
+# while each contender's own median lands in either phase (bench/README.md, the cold-start row).
+COLD_VS_FAL = 0.85
 SEEN_MS = 20.0  # completion seen (the result in hand) ≤ this many ms after the job completed
 REQUESTS_PER_JOB = 3
 RSS_VS_FAL = 0.8  # peak RSS on a 50 MB result ≤ this × fal-client
@@ -522,8 +526,7 @@ def figures(res: dict[str, Any]) -> list[dict[str, Any]]:
         return val(_get(res, "cold", who, "median_ms"), _get(res, "cold", who, "ms"))
 
     k, kf = cold("connector"), cold("fal-client")
-    row("cold start: fresh process, one status call (TLS)", "ms", cold("requests"), k, kf, f"≤ {COLD_VS_FAL:g}× fal-client",
-        k["median"] <= COLD_VS_FAL * kf["median"] if k and kf else None)
+    row("cold start: fresh process, one status call (TLS)", "ms", cold("requests"), k, kf)
     def cold_cpu(who: str) -> Any:
         sp = _get(res, "cold", who, "cpu_ms")
         return val(sp["median"], sp) if sp else None
@@ -533,7 +536,7 @@ def figures(res: dict[str, Any]) -> list[dict[str, Any]]:
     if paired:
         rows.append({"figure": "  cold start, connector / fal-client of the same round", "unit": "ratio", "requests": None,
                      "connector": {"median": paired["median"], "lo": paired["lo"], "hi": paired["hi"]}, "fal": None, "spread": "min–max",
-                     "vs_requests": None, "vs_fal": None, "budget": "-", "met": None})
+                     "vs_requests": None, "vs_fal": None, "budget": f"≤ {COLD_VS_FAL:g}× fal-client", "met": paired["median"] <= COLD_VS_FAL})
     floor = _get(res, "cold", "_paired_requests_vs_fal")
     if floor:
         rows.append({"figure": "  cold start, raw requests / fal-client of the same round (the floor of a requests-based client)",
