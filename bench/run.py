@@ -628,7 +628,8 @@ def imports_section(imports: dict[str, Any]) -> list[str]:
     lines = ["## Cold start: where the import time goes", "",
              f"`python -X importtime` of the three cold-start commands: each module's own import time, the least of {imports['_runs']} "
              "interleaved starts (so other load counts little), summed by group. The connector's cold start is the raw `requests` one-liner "
-             "plus the rows where they differ.", "",
+             "plus the rows where they differ; its requests row is the smaller because the command imports charset_normalizer and idna, "
+             "which requests imports for what a status call does not use, only when first used (`connector/cli_deferred.py`).", "",
              "| group | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for g in groups:
         lines.append(f"| {g} | " + " | ".join(f"{imports[n]['groups'].get(g, 0):.1f} ms" for n in names) + " |")
