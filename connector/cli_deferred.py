@@ -38,23 +38,34 @@ _running: set[str] = set()
 
 
 class DeferredModule(types.ModuleType):
-    """A module whose code runs when something first reads an attribute it does not have."""
+    """A module whose code runs when something first reads an attribute it does not have (or
+    lists its attributes)."""
 
     def __getattr__(self, name: str) -> Any:
-        with _LOCK:
-            if type(self) is DeferredModule and self.__name__ not in _running:
-                _running.add(self.__name__)
-                try:
-                    self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]  # checked in defer()
-                except BaseException:
-                    sys.modules.pop(self.__name__, None)  # as a failed import leaves it: the next import tries again
-                    raise
-                finally:
-                    _running.discard(self.__name__)
-                self.__class__ = types.ModuleType  # type: ignore[assignment]  # a plain module from now on
+        _run(self)
         if type(self) is DeferredModule:  # read by the package's own code while it runs
             raise AttributeError(f"partially initialized module {self.__name__!r} has no attribute {name!r}")
         return getattr(self, name)
+
+    def __dir__(self) -> list[str]:
+        _run(self)
+        return types.ModuleType.__dir__(self)  # type: ignore[return-value]  # a module's is a list
+
+
+def _run(module: DeferredModule) -> None:
+    """Run the package's code in ``module`` (once; other threads wait for it to finish)."""
+    with _LOCK:
+        if type(module) is not DeferredModule or module.__name__ in _running:
+            return
+        _running.add(module.__name__)
+        try:
+            module.__spec__.loader.exec_module(module)  # type: ignore[union-attr]  # checked in defer()
+        except BaseException:
+            sys.modules.pop(module.__name__, None)  # as a failed import leaves it: the next import tries again
+            raise
+        finally:
+            _running.discard(module.__name__)
+        module.__class__ = types.ModuleType  # type: ignore[assignment]  # a plain module from now on
 
 
 def install() -> None:

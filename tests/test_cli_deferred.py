@@ -112,6 +112,14 @@ def test_importing_names_or_a_submodule_works_as_a_plain_import():
     assert probe == {"submodule_only": "deferred", "after": "loaded", "encoding": "utf_8", "same": True}
 
 
+def test_listing_its_names_loads_it():
+    code = INSTALL + STATE + textwrap.dedent("""
+        import idna
+        print(json.dumps({"listed": "encode" in dir(idna), "state": state("idna")}))
+        """)
+    assert last_json(python(code)) == {"listed": True, "state": "loaded"}
+
+
 def test_a_missing_name_is_an_attribute_error_after_loading():
     code = INSTALL + STATE + textwrap.dedent("""
         import idna
