@@ -539,7 +539,7 @@ def figures(res: dict[str, Any]) -> list[dict[str, Any]]:
                      "vs_requests": None, "vs_fal": None, "budget": f"≤ {COLD_VS_FAL:g}× fal-client", "met": paired["median"] <= COLD_VS_FAL})
     floor = _get(res, "cold", "_paired_requests_vs_fal")
     if floor:
-        rows.append({"figure": "  cold start, raw requests / fal-client of the same round (the floor of a requests-based client)",
+        rows.append({"figure": "  cold start, raw requests / fal-client of the same round (a client importing requests whole)",
                      "unit": "ratio", "requests": {"median": floor["median"], "lo": floor["lo"], "hi": floor["hi"]}, "connector": None,
                      "fal": None, "spread": "min–max", "vs_requests": None, "vs_fal": None, "budget": "-", "met": None})
 
