@@ -66,9 +66,15 @@ def _path(source: Any, raw: bytes) -> Path | None:
     try:
         schemas = sorted(os.scandir(package / "schemas"), key=lambda entry: entry.name)
         stamps = [(entry.name, entry.stat()) for entry in schemas]
-        stamps += [(name, os.stat(package / name)) for name in _CODE if (package / name).exists()]
     except OSError:
         return None
+    for name in _CODE:
+        try:
+            stamps.append((name, os.stat(package / name)))
+        except FileNotFoundError:  # a module shipped as bytecode only
+            continue
+        except OSError:
+            return None
     for name, stat in stamps:
         digest.update(f"\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return kept_files.beside_bytecode(source, f"manifest.{_TAG}.{digest.hexdigest()[:24]}.marshal")

@@ -10,7 +10,7 @@ import textwrap
 
 from suite_helpers import cli_env
 
-from connector import Connector
+from connector.testing import connector_for
 
 # Run first in every subprocess: what the console script does before main() (cli.command()).
 INSTALL = "import sys\nfrom connector import cli_deferred\ncli_deferred.install()\n"
@@ -36,7 +36,7 @@ def last_json(done: subprocess.CompletedProcess[str]) -> dict:
 
 
 def test_a_status_call_runs_none_of_their_code(emu):
-    with Connector(environ={}, **_urls(emu), api_key="k", load_entry_points=False) as conn:
+    with connector_for(emu) as conn:
         request_id = conn.run("add_request_to_queue", {"app_id": "fal-ai/echo", "data": {"prompt": "x"}})["request_id"]
     code = STATE + textwrap.dedent(f"""
         from connector import cli
@@ -45,17 +45,11 @@ def test_a_status_call_runs_none_of_their_code(emu):
         print(json.dumps({{"status": status, "charset_normalizer": state("charset_normalizer"), "idna": state("idna"),
                            "api": state("charset_normalizer.api"), "idna.core": state("idna.core")}}))
         """)
-    done = python(code, {**emu.env(), "FAL_KEY": "k"})
+    done = python(code, emu.env())
     output, probe = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
     assert done.returncode == 0, done.stderr
     assert output["success"] is True and output["status"] in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED")
     assert probe == {"status": 0, "charset_normalizer": "deferred", "idna": "deferred", "api": "absent", "idna.core": "absent"}
-
-
-def _urls(emu) -> dict[str, str]:
-    env = emu.env()
-    return {"queue_url": env["FAL_QUEUE_URL"], "run_url": env["FAL_RUN_URL"], "api_url": env["FAL_API_URL"],
-            "rest_url": env["FAL_REST_URL"], "cdn_url": env["FAL_CDN_URL"], "jwks_url": env["FAL_JWKS_URL"]}
 
 
 def test_requests_imports_without_a_warning_and_sees_the_real_version():
